@@ -1,0 +1,9 @@
+.PHONY: setup demo test test-fast
+setup:
+	bash scripts/setup.sh
+demo:
+	bash scripts/demo.sh
+test:
+	bash scripts/test.sh
+test-fast: setup
+	.venv/bin/python -m pytest -q

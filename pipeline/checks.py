@@ -1,0 +1,151 @@
+"""Field checks: each required field ends `ok`, `unreadable` or `missing` (SHEET_FORMAT.md)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from pipeline.dates import find_datetime, is_plausible
+from pipeline.document import FieldResult, FieldStatus, Page
+from pipeline.fields import PageFields, ValueRegion
+from pipeline.ink import find_ruled_box, measure_ink
+from pipeline.layout import Box, Layout
+
+__all__ = ["PageReading", "check_customer", "check_items", "check_signature", "check_text_field", "check_time"]
+
+OK, UNREADABLE, MISSING = FieldStatus.OK, FieldStatus.UNREADABLE, FieldStatus.MISSING
+MIN_CONF = 55.0  # mean tesseract confidence below which a value is not trusted
+
+
+@dataclass(slots=True)
+class PageReading:
+    """Everything read from one page, kept together for the checks."""
+
+    page: Page
+    layout: Layout
+    found: PageFields
+    grey: np.ndarray
+
+
+def _printed(reading: PageReading) -> list[Box]:
+    """Boxes of confidently read words: printed text, not ink someone added."""
+    return [
+        Box(w.left, w.top, w.right, w.bottom)
+        for line in reading.layout.lines
+        for w in line.words
+        if w.conf >= 70 and len(w.text) >= 2
+    ]
+
+
+def _ink_near(reading: PageReading, value: ValueRegion) -> bool:
+    ink = measure_ink(reading.grey, value.region, reading.layout.unit, exclude=_printed(reading))
+    return ink.present
+
+
+def _letters(text: str) -> int:
+    return sum(ch.isalpha() for ch in text)
+
+
+def check_text_field(reading: PageReading | None, value: ValueRegion | None) -> FieldResult:
+    """A free-text value such as the receiver's name."""
+    if reading is None or value is None:
+        return FieldResult(MISSING, note="label not found")
+    text = value.first_line.strip(" :：")
+    if text and _letters(text) >= 2 and value.conf >= MIN_CONF:
+        return FieldResult(OK, text, confidence=round(value.conf, 1))
+    if text or _ink_near(reading, value):
+        return FieldResult(UNREADABLE, text or None, confidence=round(value.conf, 1), note="could not be read with confidence")
+    return FieldResult(MISSING, note="empty")
+
+
+def check_customer(reading: PageReading | None, value: ValueRegion | None) -> FieldResult:
+    result = check_text_field(reading, value)
+    if result.status is OK:
+        # The first line is the name; address lines below it are not part of it.
+        name = re.sub(r"\s{2,}", " ", str(result.value)).strip()
+        return FieldResult(OK, name, confidence=result.confidence)
+    return result
+
+
+def check_time(
+    reading: PageReading | None, value: ValueRegion | None, date_order: str, now: datetime | None = None
+) -> FieldResult:
+    if reading is None or value is None:
+        return FieldResult(MISSING, note="label not found")
+    text = value.text
+    parsed = find_datetime(text, date_order) if text else None
+    if parsed is not None:
+        if not is_plausible(parsed.value, now):
+            return FieldResult(UNREADABLE, parsed.iso(), note=f"implausible date {parsed.text!r}")
+        return FieldResult(OK, parsed.iso(), confidence=round(value.conf, 1))
+    if (text and any(ch.isalnum() for ch in text)) or _ink_near(reading, value):
+        return FieldResult(UNREADABLE, None, note=f"no date could be read in {text!r}" if text else "handwriting not read")
+    return FieldResult(MISSING, note="empty")
+
+
+def check_items(readings: list[PageReading]) -> FieldResult:
+    rows = [r for reading in readings for r in reading.found.items]
+    headers = [reading for reading in readings if reading.found.table_header is not None]
+    good = [r for r in rows if r.qty is not None and (r.sku or r.description)]
+    if good:
+        value = [
+            {"sku": r.sku, "description": r.description, "qty": r.qty}
+            | ({"unit": r.unit} if r.unit else {})
+            for r in good
+        ]
+        conf = sum(r.conf for r in good) / len(good)
+        return FieldResult(OK, value, confidence=round(conf, 1))
+    if rows:
+        return FieldResult(UNREADABLE, None, note="item lines found but no quantity could be read")
+    if headers:
+        return FieldResult(MISSING, note="the item table is empty")
+    return FieldResult(MISSING, note="no item table found")
+
+
+def check_signature(readings: list[PageReading]) -> FieldResult:
+    """Ink inside the signature box, not counting the box's ruling or printed words."""
+    labelled = [
+        (reading, value)
+        for reading in readings
+        for name, value in reading.found.values.items()
+        if name == "signature"
+    ]
+    if not labelled:
+        return FieldResult(MISSING, note="no signature label found")
+    for reading, value in labelled:
+        unit = reading.layout.unit
+        label = value.label.box
+        h, w = reading.grey.shape
+        windows = [
+            Box(label.right, label.top - 6 * unit, w, label.bottom + 10 * unit),  # box to the right
+            Box(label.left - 2 * unit, label.bottom - 0.5 * unit, min(w, label.left + 0.7 * w), label.bottom + 16 * unit),
+        ]
+        for window in windows:
+            box = find_ruled_box(reading.grey, window, unit)
+            if box is None:
+                continue
+            inset = 0.35 * unit
+            inner = Box(box.left + inset, box.top + inset, box.right - inset, box.bottom - inset)
+            ink = measure_ink(reading.grey, inner, unit, exclude=_label_boxes(reading, inner))
+            return FieldResult(OK if ink.present else MISSING, note=None if ink.present else "the signature box is empty")
+        # No ruled box: look where a signature line would be, right of or below the label.
+        region = Box(label.right + 0.5 * unit, label.top - 2 * unit, min(w, label.right + 16 * unit), label.bottom + 3 * unit)
+        below = Box(label.left, label.bottom + 0.3 * unit, min(w, label.left + 16 * unit), label.bottom + 6 * unit)
+        for r in (region, below):
+            if measure_ink(reading.grey, r, unit, exclude=_printed(reading)).present:
+                return FieldResult(OK, note="no ruled box; ink found beside the label")
+    return FieldResult(MISSING, note="no ink where the signature belongs")
+
+
+def _label_boxes(reading: PageReading, inner: Box) -> list[Box]:
+    """Printed label words that sit inside the box (e.g. a caption), confidently read."""
+    out = []
+    for line in reading.layout.lines:
+        for w in line.words:
+            if w.conf >= 85 and len(w.text) >= 3 and w.text.isalpha():
+                if inner.left <= w.left and w.right <= inner.right and inner.top <= w.top and w.bottom <= inner.bottom:
+                    out.append(Box(w.left, w.top, w.right, w.bottom))
+    return out

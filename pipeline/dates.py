@@ -1,0 +1,116 @@
+"""Dates and times of receipt in the shapes SHEET_FORMAT.md lists; day/month order is a setting."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+__all__ = ["ParsedTime", "find_datetime", "is_plausible"]
+
+MONTHS = {
+    # English
+    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4, "april": 4,
+    "may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8, "sep": 9, "sept": 9,
+    "september": 9, "oct": 10, "october": 10, "nov": 11, "november": 11, "dec": 12, "december": 12,
+    # Swedish
+    "januari": 1, "februari": 2, "mars": 3, "maj": 5, "juni": 6, "juli": 7, "augusti": 8,
+    "okt": 10, "oktober": 10,
+}
+_MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
+
+_ISO = re.compile(r"(?<!\d)(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})(?!\d)")
+_NUMERIC = re.compile(r"(?<!\d)(\d{1,2})\s*([/.-])\s*(\d{1,2})\s*\2\s*(\d{4}|\d{2})(?!\d)")
+_CJK = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?")
+_DAY_MONTH = re.compile(rf"(?<!\d)(\d{{1,2}})\.?\s*({_MONTH_RE})\.?,?\s*(\d{{4}})(?!\d)", re.I)
+_MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})(?!\d)", re.I)
+_TIME = re.compile(
+    r"(?<!\d)([01]?\d|2[0-3])\s*[:.时]\s*([0-5]\d)(?:\s*[:.]\s*[0-5]\d)?\s*(?:分)?\s*(am|pm|a\.m\.|p\.m\.)?(?![\d])",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTime:
+    value: datetime
+    has_time: bool
+    text: str  # the part of the input that was read as the date and time
+
+    def iso(self) -> str:
+        if self.has_time:
+            return self.value.strftime("%Y-%m-%dT%H:%M")
+        return self.value.strftime("%Y-%m-%d")
+
+
+def _fix_ocr_digits(text: str) -> str:
+    """O for 0 and l/I for 1 next to digits are common OCR slips in dates."""
+    text = re.sub(r"(?<=\d)[Oo]|[Oo](?=\d)", "0", text)
+    text = re.sub(r"(?<=\d)[lI|]|[lI|](?=\d)", "1", text)
+    return text
+
+
+def _make_date(y: int, m: int, d: int) -> date | None:
+    if y < 100:
+        y += 2000
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def find_datetime(text: str, date_order: str = "DMY") -> ParsedTime | None:
+    """Find the first date (and a time after or before it) in `text`.
+
+    `date_order` says how an all-numeric `03/04/2025` is read; a numeric date that is invalid in
+    that order is not read at all (it is not guessed the other way round).
+    """
+    text = _fix_ocr_digits(text)
+    found: list[tuple[int, int, date]] = []
+    for m in _ISO.finditer(text):
+        d = _make_date(int(m[1]), int(m[2]), int(m[3]))
+        if d:
+            found.append((m.start(), m.end(), d))
+    for m in _CJK.finditer(text):
+        d = _make_date(int(m[1]), int(m[2]), int(m[3]))
+        if d:
+            found.append((m.start(), m.end(), d))
+    for m in _NUMERIC.finditer(text):
+        a, b, y = int(m[1]), int(m[3]), int(m[4])
+        day, month = (a, b) if date_order == "DMY" else (b, a)
+        d = _make_date(y, month, day)
+        if d and not any(s <= m.start() < e for s, e, _ in found):
+            found.append((m.start(), m.end(), d))
+    for m in _DAY_MONTH.finditer(text):
+        d = _make_date(int(m[3]), MONTHS[m[2].lower()], int(m[1]))
+        if d:
+            found.append((m.start(), m.end(), d))
+    for m in _MONTH_DAY.finditer(text):
+        d = _make_date(int(m[3]), MONTHS[m[1].lower()], int(m[2]))
+        if d:
+            found.append((m.start(), m.end(), d))
+    if not found:
+        return None
+    start, end, d = min(found, key=lambda t: t[0])
+    # The time usually follows the date; a stamp may put it first.
+    rest = text[end:]
+    tm = _TIME.search(rest)
+    span_end = end + tm.end() if tm else end
+    if tm is None:
+        tm = _TIME.search(text[:start])
+    if tm is None:
+        return ParsedTime(datetime(d.year, d.month, d.day), False, text[start:end].strip())
+    hour, minute = int(tm[1]), int(tm[2])
+    suffix = (tm[3] or "").lower().replace(".", "")
+    if suffix == "pm" and hour < 12:
+        hour += 12
+    elif suffix == "am" and hour == 12:
+        hour = 0
+    return ParsedTime(
+        datetime(d.year, d.month, d.day, hour, minute), True, text[start:span_end].strip()
+    )
+
+
+def is_plausible(value: datetime, now: datetime | None = None, max_age_days: int = 730) -> bool:
+    """A receipt time cannot be in the future, nor years before the scan."""
+    now = now or datetime.now()
+    return now - timedelta(days=max_age_days) <= value <= now + timedelta(days=1)

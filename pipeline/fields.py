@@ -1,0 +1,275 @@
+"""Find each field's value on a page by its label and the page's layout (right of or below it)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pipeline.document import Word
+from pipeline.labels import COLUMN_LABELS, FIELD_LABELS
+from pipeline.layout import Box, LabelHit, Layout, Line, find_labels, tokenize
+
+__all__ = ["ItemRow", "PageFields", "ValueRegion", "extract_fields"]
+
+_NOISE = re.compile(r"^[\W_]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class ValueRegion:
+    """What sits in a label's value place: the words read there and the area to look for ink in."""
+
+    label: LabelHit
+    words: tuple[Word, ...]
+    lines: tuple[tuple[Word, ...], ...]  # the value's words line by line
+    region: Box  # where the value would be written
+    direction: str  # "right" or "below"
+
+    @property
+    def text(self) -> str:
+        return "\n".join(_join(ws) for ws in self.lines)
+
+    @property
+    def first_line(self) -> str:
+        return _join(self.lines[0]) if self.lines else ""
+
+    @property
+    def conf(self) -> float:
+        return sum(w.conf for w in self.words) / len(self.words) if self.words else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    sku: str | None
+    description: str | None
+    qty: int | None
+    unit: str | None
+    conf: float
+
+
+@dataclass(slots=True)
+class PageFields:
+    """The raw findings on one page; checks.py turns them into field statuses."""
+
+    labels: list[LabelHit] = field(default_factory=list)
+    values: dict[str, ValueRegion] = field(default_factory=dict)
+    table_header: Box | None = None
+    items: list[ItemRow] = field(default_factory=list)
+    table_rows_seen: int = 0
+
+
+def _join(words: tuple[Word, ...] | list[Word]) -> str:
+    return Line(list(words)).text() if words else ""
+
+
+def _clean(words: list[Word]) -> list[Word]:
+    """Drop table rules and stray punctuation that tesseract reads as words."""
+    return [w for w in words if not _NOISE.match(w.text)]
+
+
+def _next_label_start(hits_on_line: list[LabelHit], after: LabelHit) -> float | None:
+    starts = [h.box.left for h in hits_on_line if h.box.left > after.box.right]
+    return min(starts) if starts else None
+
+
+def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: int) -> ValueRegion:
+    unit = layout.unit
+    line = layout.lines[hit.line]
+    same_line_hits = [h for h in hits if h.line == hit.line and h is not hit]
+    stop = _next_label_start(same_line_hits, hit)
+    right_edge = stop if stop is not None else layout.page_width
+    # Right of the label: the first gap may be wide (a value column); later gaps are word spaces.
+    right: list[Word] = []
+    for w in line.words[hit.last_word + 1 :]:
+        if w.left >= right_edge - 0.2 * unit:
+            break
+        prev_right = right[-1].right if right else hit.box.right
+        limit = max(0.35 * layout.page_width, 10 * unit) if not right else 3.0 * unit
+        if w.left - prev_right > limit:
+            break
+        right.append(w)
+    right = _clean(right)
+    right_region = Box(
+        hit.box.right + 0.2 * unit,
+        hit.box.top - 0.6 * unit,
+        min(right_edge - 0.2 * unit, hit.box.right + 0.5 * layout.page_width),
+        hit.box.bottom + 0.6 * unit,
+    )
+    label_starts = {(h.line, h.first_word) for h in hits}
+    if right:
+        lines = [tuple(right)]
+        # Continuation lines aligned under the value (an address under a customer name).
+        x0 = right[0].left
+        bottom = line.bottom
+        for li in range(hit.line + 1, len(layout.lines)):
+            if len(lines) >= max_lines:
+                break
+            nxt = layout.lines[li]
+            if nxt.top - bottom > 1.8 * unit:
+                break
+            ws = [w for w in nxt.words if abs(w.left - x0) < 1.5 * unit or (lines and w.left > x0 and w.right < right_edge)]
+            ws = _clean([w for w in ws if w.left >= x0 - 1.5 * unit and w.left < right_edge])
+            if not ws or any((li, nxt.words.index(w)) in label_starts for w in ws):
+                break
+            lines.append(tuple(ws))
+            bottom = nxt.bottom
+        words = tuple(w for ln in lines for w in ln)
+        return ValueRegion(hit, words, tuple(lines), right_region, "right")
+    # Below the label, starting near its left edge.
+    below_region = Box(
+        hit.box.left - 1.0 * unit,
+        hit.box.bottom + 0.2 * unit,
+        min(layout.page_width, hit.box.left + 0.45 * layout.page_width),
+        hit.box.bottom + 3.2 * unit,
+    )
+    lines_out: list[tuple[Word, ...]] = []
+    bottom = line.bottom
+    for li in range(hit.line + 1, len(layout.lines)):
+        if len(lines_out) >= max_lines:
+            break
+        nxt = layout.lines[li]
+        if nxt.top - bottom > (2.6 if not lines_out else 1.8) * unit:
+            break
+        idx = [i for i, w in enumerate(nxt.words) if w.left >= hit.box.left - 1.5 * unit]
+        if not idx:
+            if lines_out:
+                break
+            continue
+        first = idx[0]
+        if nxt.words[first].left > hit.box.left + 4 * unit:
+            if lines_out:
+                break
+            continue
+        if (li, first) in label_starts:
+            break  # the next label: this one's value is empty
+        ws: list[Word] = []
+        for i in idx:
+            w = nxt.words[i]
+            if (li, i) in label_starts:
+                break
+            if ws and w.left - ws[-1].right > 3.0 * unit:
+                break
+            ws.append(w)
+        ws = _clean(ws)
+        if not ws:
+            break
+        lines_out.append(tuple(ws))
+        bottom = nxt.bottom
+    words = tuple(w for ln in lines_out for w in ln)
+    if words:
+        return ValueRegion(hit, words, tuple(lines_out), below_region, "below")
+    # Nothing read: the caller looks for ink (handwriting) right of and below the label.
+    return ValueRegion(hit, (), (), Box.around([right_region, below_region]), "empty")
+
+
+_MAX_LINES = {"signature": 1, "customer": 4, "time": 2, "receiver": 1, "delivery_number": 1, "remarks": 3, "customer_id": 1}
+
+
+def _best_hit(hits: list[LabelHit], name: str) -> LabelHit | None:
+    """Prefer a label with a colon, then the one highest on the page."""
+    cands = [h for h in hits if h.field == name]
+    if not cands:
+        return None
+    return sorted(cands, key=lambda h: (not h.colon, h.line))[0]
+
+
+def extract_fields(layout: Layout) -> PageFields:
+    """Locate labels, their values and the item table on one page."""
+    out = PageFields()
+    header_line, columns = _find_table_header(layout)
+    hits = find_labels(layout, FIELD_LABELS)
+    if header_line is not None:
+        hits = [h for h in hits if h.line != header_line]
+    out.labels = hits
+    for name, max_lines in _MAX_LINES.items():
+        hit = _best_hit(hits, name)
+        if hit is not None:
+            out.values[name] = _value_for(layout, hit, hits, max_lines)
+    if header_line is not None:
+        out.table_header = layout.lines[header_line].box
+        out.items, out.table_rows_seen = _read_table(layout, header_line, columns, hits)
+    return out
+
+
+def _find_table_header(layout: Layout) -> tuple[int | None, list[tuple[str, float, float]]]:
+    """The line that names at least two item columns (SKU, description, quantity...)."""
+    col_hits = find_labels(layout, COLUMN_LABELS, strict=False)
+    by_line: dict[int, dict[str, LabelHit]] = {}
+    for h in col_hits:
+        by_line.setdefault(h.line, {}).setdefault(h.field, h)
+    best: tuple[int, int] | None = None
+    for li, cols in by_line.items():
+        kinds = set(cols)
+        if len(kinds) >= 2 and ("qty" in kinds or len(kinds) >= 3):
+            score = len(kinds)
+            if best is None or score > best[0]:
+                best = (score, li)
+    if best is None:
+        return None, []
+    li = best[1]
+    cols = sorted(by_line[li].values(), key=lambda h: h.box.left)
+    return li, [(h.field, h.box.left, h.box.right) for h in cols]
+
+
+_QTY = re.compile(r"^(\d{1,6})\s*([^\d\s]{1,6})?$")
+
+
+def _parse_qty(text: str) -> tuple[int | None, str | None]:
+    t = text.strip().replace(" ", "")
+    t = re.sub(r"(?<=\d)[Oo]|^[Oo](?=\d)", "0", t)
+    t = re.sub(r"(?<=\d)[lI|]|^[lI|](?=\d)", "1", t)
+    m = _QTY.match(t)
+    if not m:
+        return None, None
+    unit = m[2].strip(".") if m[2] else None
+    return int(m[1]), unit or None
+
+
+def _read_table(
+    layout: Layout, header_line: int, columns: list[tuple[str, float, float]], hits: list[LabelHit]
+) -> tuple[list[ItemRow], int]:
+    unit = layout.unit
+    label_lines = {h.line for h in hits if h.colon}
+    # Column i owns words that start at or after its left edge (minus a tolerance) and before the next.
+    bounds = []
+    for i, (name, left, right) in enumerate(columns):
+        lo = left - 1.2 * unit if i else -1e9
+        hi = columns[i + 1][1] - 1.2 * unit if i + 1 < len(columns) else 1e9
+        bounds.append((name, lo, hi, left, right))
+    rows: list[ItemRow] = []
+    seen = 0
+    prev_bottom = layout.lines[header_line].bottom
+    for li in range(header_line + 1, len(layout.lines)):
+        line = layout.lines[li]
+        if line.top - prev_bottom > 3.2 * unit or li in label_lines:
+            break
+        cells: dict[str, list[Word]] = {}
+        for w in _clean(line.words):
+            if w.right < columns[0][1] - 4 * unit:
+                continue  # far left of the table
+            for name, lo, hi, left, right in bounds:
+                # A right-aligned number may start left of its header; judge it by its right edge.
+                x = w.right if name == "qty" and _parse_qty(w.text)[0] is not None else w.left
+                if lo <= x < hi or (name == "qty" and left - 2 * unit <= w.right <= right + 2 * unit):
+                    cells.setdefault(name, []).append(w)
+                    break
+        if not cells:
+            break
+        seen += 1
+        prev_bottom = line.bottom
+        sku = _join(cells.get("sku", [])) or None
+        if sku:
+            sku = re.sub(r"\s*([-/])\s*", r"\1", sku)
+        desc = _join(cells.get("description", [])) or None
+        qty_text = " ".join(w.text for w in cells.get("qty", []))
+        qty, qunit = _parse_qty(qty_text) if qty_text else (None, None)
+        if qunit is None and cells.get("unit"):
+            qunit = _join(cells["unit"])
+        words = [w for ws in cells.values() for w in ws]
+        conf = sum(w.conf for w in words) / len(words)
+        if sku is None and qty is None and rows and desc:
+            # A description that wraps onto a second line.
+            last = rows[-1]
+            rows[-1] = ItemRow(last.sku, f"{last.description or ''} {desc}".strip(), last.qty, last.unit, last.conf)
+            continue
+        rows.append(ItemRow(sku, desc, qty, qunit, conf))
+    return rows, seen

@@ -1,0 +1,110 @@
+"""Tesseract through pytesseract: word boxes and confidences, errors translated on the spot."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import unicodedata
+from collections.abc import Callable, Sequence
+
+import pytesseract
+from PIL import Image
+
+from pipeline.document import Word
+from pipeline.errors import ToolMissing
+
+__all__ = ["OcrEngine", "TesseractEngine", "is_cjk", "words_to_text"]
+
+log = logging.getLogger(__name__)
+
+OcrEngine = Callable[[Image.Image], tuple[Word, ...]]
+
+
+def is_cjk(ch: str) -> bool:
+    """True for Chinese/Japanese ideographs and CJK punctuation (no spaces between them)."""
+    o = ord(ch)
+    return (
+        0x4E00 <= o <= 0x9FFF
+        or 0x3400 <= o <= 0x4DBF
+        or 0x3000 <= o <= 0x303F
+        or 0xFF00 <= o <= 0xFFEF
+        or 0x20000 <= o <= 0x2A6DF
+    )
+
+
+def _join(a: str, b: str) -> str:
+    if a and b and is_cjk(a[-1]) and is_cjk(b[0]):
+        return a + b
+    return f"{a} {b}" if a else b
+
+
+def words_to_text(words: Sequence[Word]) -> str:
+    """Lay words out as lines of text in reading order (CJK characters are not space-separated)."""
+    lines: dict[int, list[Word]] = {}
+    for w in words:
+        lines.setdefault(w.line, []).append(w)
+    out = []
+    for key in sorted(lines, key=lambda k: (min(w.top for w in lines[k]), k)):
+        text = ""
+        for w in sorted(lines[key], key=lambda w: w.left):
+            text = _join(text, w.text)
+        out.append(text)
+    return "\n".join(out)
+
+
+class TesseractEngine:
+    """Runs tesseract on a page image and returns its words with boxes and confidences."""
+
+    def __init__(self, languages: Sequence[str], psm: int = 3, timeout: float = 180.0) -> None:
+        self.languages = tuple(languages)
+        self.psm = psm
+        self.timeout = timeout
+
+    def check(self) -> None:
+        """Raise ToolMissing unless tesseract and every configured language pack are installed."""
+        if shutil.which("tesseract") is None:
+            raise ToolMissing("tesseract is not installed; run scripts/setup.sh", stage="ocr")
+        have = set(pytesseract.get_languages(config=""))
+        lacking = [lang for lang in self.languages if lang not in have]
+        if lacking:
+            raise ToolMissing(
+                f"tesseract language pack(s) missing: {', '.join(lacking)}; "
+                f"install tesseract-ocr-{lacking[0].replace('_', '-')}",
+                stage="ocr",
+            )
+
+    def __call__(self, image: Image.Image) -> tuple[Word, ...]:
+        try:
+            data = pytesseract.image_to_data(
+                image,
+                lang="+".join(self.languages),
+                config=f"--psm {self.psm}",
+                output_type=pytesseract.Output.DICT,
+                timeout=self.timeout,
+            )
+        except pytesseract.TesseractNotFoundError:
+            raise ToolMissing("tesseract is not installed; run scripts/setup.sh", stage="ocr") from None
+        except pytesseract.TesseractError as exc:
+            raise ToolMissing(f"tesseract failed: {exc.message.strip()[:200]}", stage="ocr") from None
+        words: list[Word] = []
+        line_ids: dict[tuple[int, int, int], int] = {}
+        for i, raw in enumerate(data["text"]):
+            text = unicodedata.normalize("NFC", (raw or "").strip())
+            conf = float(data["conf"][i])
+            if not text or conf < 0:
+                continue
+            key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
+            line = line_ids.setdefault(key, len(line_ids))
+            words.append(
+                Word(
+                    text=text,
+                    left=int(data["left"][i]),
+                    top=int(data["top"][i]),
+                    width=int(data["width"][i]),
+                    height=int(data["height"][i]),
+                    conf=conf,
+                    line=line,
+                )
+            )
+        log.debug("ocr: %d words", len(words))
+        return tuple(words)

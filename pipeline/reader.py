@@ -1,0 +1,222 @@
+"""Reading: one page image in, everything found on it out; pages grouped into documents."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.barcode import PageMarker, decode_page, split_page_marker
+from pipeline.checks import (
+    PageReading,
+    check_customer,
+    check_items,
+    check_signature,
+    check_text_field,
+    check_time,
+)
+from pipeline.classify import CustomerList, page_kind
+from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc
+from pipeline.fields import extract_fields
+from pipeline.ingest import RawPage
+from pipeline.layout import Layout
+from pipeline.ocr import OcrEngine, words_to_text
+from pipeline.preprocess import deskew, is_blank
+
+__all__ = ["PageResult", "build_documents", "read_page"]
+
+log = logging.getLogger(__name__)
+
+# Linear barcodes that carry product numbers, not delivery numbers.
+_PRODUCT_CODES = {"EAN13", "EAN8", "UPCA", "UPCE", "ISBN10", "ISBN13", "EAN2", "EAN5"}
+_PAGE_TEXT = [
+    re.compile(r"\bpage\s*(\d{1,3})\s*(?:of|/)\s*(\d{1,3})\b", re.I),
+    re.compile(r"\bsida\s*(\d{1,3})\s*(?:av|/)\s*(\d{1,3})\b", re.I),
+    re.compile(r"第\s*(\d{1,3})\s*页\s*[,，/]?\s*共\s*(\d{1,3})\s*页"),
+]
+_DN_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_/.]{3,}")
+
+
+@dataclass(slots=True)
+class PageResult:
+    """What one page contributed: its record, its checks and what ties it to a delivery."""
+
+    page: Page
+    kind: str = "other"
+    delivery_number: str | None = None
+    dn_source: str | None = None
+    marker: PageMarker | None = None
+    fields: dict[str, FieldResult] = field(default_factory=dict)
+    items: FieldResult | None = None
+    label_fields: set[str] = field(default_factory=set)
+
+
+def _norm_dn(s: str) -> str:
+    return re.sub(r"[\s]", "", s).upper()
+
+
+def _text_delivery_number(reading: PageReading) -> str | None:
+    value = reading.found.values.get("delivery_number")
+    if value is None:
+        return None
+    for m in _DN_TOKEN.finditer(value.first_line):
+        if any(ch.isdigit() for ch in m.group()):
+            return m.group().strip("./")
+    return None
+
+
+def _page_marker_from_text(text: str) -> tuple[int, int] | None:
+    for pattern in _PAGE_TEXT:
+        m = pattern.search(text)
+        if m and 1 <= int(m[1]) <= int(m[2]):
+            return int(m[1]), int(m[2])
+    return None
+
+
+def _delivery_number(barcodes: Iterable[Barcode], text_dn: str | None, page_text: str) -> tuple[str | None, str | None, PageMarker | None]:
+    """Choose the delivery number: a barcode that agrees with the text, else a barcode, else the text."""
+    marks = [split_page_marker(b.data) for b in barcodes if b.symbology not in _PRODUCT_CODES]
+    flat = _norm_dn(page_text)
+    if text_dn:
+        for m in marks:
+            if _norm_dn(m.delivery_number) == _norm_dn(text_dn):
+                return m.delivery_number, "barcode", m
+    for m in marks:
+        if _norm_dn(m.delivery_number) in flat:
+            return m.delivery_number, "barcode", m
+    if marks:
+        return marks[0].delivery_number, "barcode", marks[0]
+    if text_dn:
+        return text_dn, "text", None
+    return None, None, None
+
+
+def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | None = None) -> PageResult:
+    """Run every page stage: blank check, deskew, barcodes, OCR, layout, field checks."""
+    img = raw.image
+    if is_blank(img, raw.dpi):
+        log.debug("page %d: blank", raw.number)
+        return PageResult(Page(raw.number, dpi=raw.dpi, blank=True))
+    img, angle = deskew(img, raw.dpi)
+    barcodes = decode_page(img, raw.number)
+    words = engine(img)
+    layout = Layout(words, img.width, img.height)
+    found = extract_fields(layout)
+    text = words_to_text(words)
+    page = Page(raw.number, None, raw.dpi, barcodes, words, text, skew=angle)
+    reading = PageReading(page, layout, found, np.asarray(img))
+    text_dn = _text_delivery_number(reading)
+    dn, source, marker = _delivery_number(barcodes, text_dn, text)
+    if marker is None or marker.page is None:
+        pm = _page_marker_from_text(text)
+        if pm:
+            marker = PageMarker(dn or "", pm[0], pm[1])
+    label_fields = {h.field for h in found.labels}
+    kind = page_kind(label_fields, found.table_header is not None, dn is not None)
+    result = PageResult(page, kind, dn, source, marker, label_fields=label_fields)
+    if kind == "signoff":
+        v = found.values
+        result.fields = {
+            "customer": check_customer(reading, v.get("customer")),
+            "time": check_time(reading, v.get("time"), date_order, now),
+            "receiver": check_text_field(reading, v.get("receiver")),
+            "signature": check_signature([reading]),
+        }
+        if "remarks" in v:
+            result.fields["remarks"] = check_text_field(reading, v["remarks"])
+        result.items = check_items([reading])
+    log.debug("page %d: kind=%s dn=%s skew=%.2f", raw.number, kind, dn, angle)
+    return result
+
+
+_RANK = {FieldStatus.OK: 0, FieldStatus.UNREADABLE: 1, FieldStatus.MISSING: 2}
+
+
+def _merge(results: list[FieldResult]) -> FieldResult:
+    """The best reading across a document's pages: ok beats unreadable beats missing."""
+    if not results:
+        return FieldResult(FieldStatus.MISSING, note="label not found")
+    return min(results, key=lambda r: _RANK[r.status])
+
+
+def _merge_items(results: list[FieldResult]) -> FieldResult:
+    oks = [r for r in results if r.status is FieldStatus.OK]
+    if oks:
+        rows = [row for r in oks for row in r.value]
+        return FieldResult(FieldStatus.OK, rows, confidence=oks[0].confidence)
+    return _merge(results)
+
+
+def _starts_new(current: list[PageResult], page: PageResult) -> bool:
+    head = current[0]
+    if page.delivery_number and head.delivery_number:
+        return _norm_dn(page.delivery_number) != _norm_dn(head.delivery_number)
+    if page.marker and page.marker.page and page.marker.page > 1:
+        last = current[-1]
+        return not (last.marker and last.marker.page and last.marker.page == page.marker.page - 1)
+    return True
+
+
+def build_documents(
+    source: Path, sha256: str, pages: Iterable[PageResult], customers: CustomerList | None = None
+) -> list[ScanDoc]:
+    """Group a file's pages into documents (one per delivery) and merge their field checks.
+
+    Blank pages (duplex back sides) are dropped. A page with the same delivery number as the one
+    before it, or marked "page 2 of 2" after page 1, continues that document.
+    """
+    groups: list[list[PageResult]] = []
+    for page in pages:
+        if page.page.blank:
+            continue
+        if groups and not _starts_new(groups[-1], page):
+            groups[-1].append(page)
+        else:
+            groups.append([page])
+    docs = []
+    for group in groups:
+        kind = "signoff" if any(p.kind == "signoff" for p in group) else "other"
+        dn = next((p.delivery_number for p in group if p.dn_source == "barcode"), None) or next(
+            (p.delivery_number for p in group if p.delivery_number), None
+        )
+        dn_source = next((p.dn_source for p in group if p.delivery_number == dn), None)
+        fields: dict[str, FieldResult] = {}
+        customer_id = None
+        if kind == "signoff":
+            for name in ("customer", "time", "receiver", "signature", "remarks"):
+                found = [p.fields[name] for p in group if name in p.fields]
+                if found or name != "remarks":
+                    fields[name] = _merge(found)
+            fields["items"] = _merge_items([p.items for p in group if p.items is not None])
+            if customers is not None and customers.customers:
+                fields["customer"], customer_id = _canonical_customer(fields["customer"], customers)
+        docs.append(
+            ScanDoc(
+                source=source,
+                sha256=sha256,
+                pages=tuple(p.page for p in group),
+                kind=kind,
+                delivery_number=dn,
+                delivery_number_source=dn_source,
+                fields=fields,
+                customer_id=customer_id,
+            )
+        )
+    return docs
+
+
+def _canonical_customer(result: FieldResult, customers: CustomerList) -> tuple[FieldResult, str | None]:
+    if result.status is not FieldStatus.OK:
+        return result, None
+    match, score = customers.match(str(result.value))
+    if match is None:
+        return (
+            FieldResult(FieldStatus.UNREADABLE, result.value, round(score, 1), note="not a known customer"),
+            None,
+        )
+    return FieldResult(FieldStatus.OK, match.name, round(score, 1)), match.id

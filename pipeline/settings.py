@@ -1,0 +1,139 @@
+"""One frozen Settings, built once at the CLI boundary: defaults < signoff.toml < SIGNOFF_* env < flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+CONFIG_NAME = "signoff.toml"
+KNOWN_LANGUAGES = {"eng", "swe", "chi_sim"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable. Paths are absolute once loaded."""
+
+    inbox: Path = Path("inbox")
+    archive: Path = Path("archive")
+    languages: tuple[str, ...] = ("eng", "swe", "chi_sim")
+    date_order: str = "DMY"  # how 03/04/2025 is read: "DMY" or "MDY"
+    customers: Path | None = None  # CSV with columns id,name
+    dpi: int = 300  # rasterising resolution for PDFs
+    config_file: Path | None = None
+
+    @property
+    def quarantine(self) -> Path:
+        return self.archive / "_quarantine"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.archive / "_index"
+
+    def validate(self) -> Settings:
+        """Raise ConfigError for anything that would make a run go wrong later."""
+        if self.date_order not in ("DMY", "MDY"):
+            raise ConfigError(f'date_order must be "DMY" or "MDY", not {self.date_order!r}')
+        if not self.languages:
+            raise ConfigError("languages must name at least one tesseract language pack")
+        for lang in self.languages:
+            if not lang.replace("_", "").isalnum():
+                raise ConfigError(f"languages: {lang!r} is not a tesseract language name")
+        if not 72 <= self.dpi <= 600:
+            raise ConfigError(f"dpi must be between 72 and 600, not {self.dpi}")
+        if self.customers is not None and not self.customers.is_file():
+            raise ConfigError(f"customers: no such file {self.customers}")
+        return self
+
+
+def _parse(key: str, raw: Any) -> Any:
+    """Turn a TOML or environment value into the field's type."""
+    if key in ("inbox", "archive", "customers", "config_file"):
+        return Path(str(raw)) if raw not in (None, "") else None
+    if key == "languages":
+        if isinstance(raw, str):
+            raw = [p for p in raw.replace("+", ",").split(",")]
+        if not isinstance(raw, (list, tuple)):
+            raise ConfigError("languages must be a list such as [\"eng\", \"swe\"]")
+        return tuple(str(x).strip() for x in raw if str(x).strip())
+    if key == "date_order":
+        return str(raw).upper()
+    if key == "dpi":
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"dpi must be a whole number, not {raw!r}") from None
+    return raw
+
+
+def load_settings(
+    config: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    **flags: Any,
+) -> Settings:
+    """Build Settings from the config file, the environment and command-line flags.
+
+    Args:
+        config: the file `--config` names; else `SIGNOFF_CONFIG`; else `./signoff.toml` if present.
+        env: the environment (defaults to os.environ).
+        cwd: where relative paths start when there is no config file.
+        **flags: values given on the command line; None means "not given".
+    """
+    env = os.environ if env is None else env
+    cwd = cwd or Path.cwd()
+    names = {f.name for f in fields(Settings)} - {"config_file"}
+    values: dict[str, Any] = {}
+
+    path = config or (Path(env["SIGNOFF_CONFIG"]) if env.get("SIGNOFF_CONFIG") else None)
+    if path is None and (cwd / CONFIG_NAME).is_file():
+        path = cwd / CONFIG_NAME
+    base = cwd
+    if path is not None:
+        path = (cwd / path).resolve()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"{path}: unknown key(s): {', '.join(sorted(unknown))}")
+        values.update({k: _parse(k, v) for k, v in data.items()})
+        base = path.parent
+    for name in names:
+        raw = env.get(f"SIGNOFF_{name.upper()}")
+        if raw is not None and raw != "":
+            values[name] = _parse(name, raw)
+    env_base = cwd
+    for name, raw in flags.items():
+        if raw is not None and name in names:
+            values[name] = _parse(name, raw)
+
+    settings = replace(Settings(), **values, config_file=path)
+    # Paths from the config file are relative to it; from env or flags, to the working directory.
+    def absolute(p: Path | None, key: str) -> Path | None:
+        if p is None or p.is_absolute():
+            return p
+        from_file = path is not None and key in data_keys and key not in overridden
+        return ((base if from_file else env_base) / p).resolve()
+
+    data_keys = set(data) if path is not None else set()
+    overridden = {n for n in names if env.get(f"SIGNOFF_{n.upper()}")} | {
+        n for n, v in flags.items() if v is not None
+    }
+    settings = replace(
+        settings,
+        inbox=absolute(settings.inbox, "inbox") or cwd / "inbox",
+        archive=absolute(settings.archive, "archive") or cwd / "archive",
+        customers=absolute(settings.customers, "customers"),
+    )
+    return settings.validate()
