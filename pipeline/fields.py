@@ -108,8 +108,8 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
                 break
             ws = [w for w in nxt.words if abs(w.left - x0) < 1.5 * unit or (lines and w.left > x0 and w.right < right_edge)]
             ws = _clean([w for w in ws if w.left >= x0 - 1.5 * unit and w.left < right_edge])
-            if not ws or any((li, nxt.words.index(w)) in label_starts for w in ws):
-                break
+            if not ws or any(ln == li for ln, _ in label_starts):
+                break  # the next line holds a label of its own
             lines.append(tuple(ws))
             bottom = nxt.bottom
         words = tuple(w for ln in lines for w in ln)

@@ -1,0 +1,48 @@
+"""Dates in every shape SHEET_FORMAT.md lists, day-first or month-first by setting."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from pipeline.dates import find_datetime, is_plausible
+
+
+@pytest.mark.parametrize(
+    ("text", "order", "iso"),
+    [
+        ("2025-03-14 10:30", "DMY", "2025-03-14T10:30"),
+        ("14/03/2025 10:30", "DMY", "2025-03-14T10:30"),
+        ("03/14/2025 10:30 AM", "MDY", "2025-03-14T10:30"),
+        ("03/14/2025 02:30 PM", "MDY", "2025-03-14T14:30"),
+        ("14.03.2025", "DMY", "2025-03-14"),
+        ("2025年3月14日 10:30", "DMY", "2025-03-14T10:30"),
+        ("14 Mar 2025", "DMY", "2025-03-14"),
+        ("14 mars 2025 kl 09.15", "DMY", "2025-03-14T09:15"),
+        ("March 14, 2025 10:30", "MDY", "2025-03-14T10:30"),
+        ("Received: 2O25-03-l4 10:30", "DMY", "2025-03-14T10:30"),  # OCR slips O/0 and l/1
+        ("03/04/2025", "DMY", "2025-04-03"),
+        ("03/04/2025", "MDY", "2025-03-04"),
+    ],
+)
+def test_shapes(text: str, order: str, iso: str) -> None:
+    parsed = find_datetime(text, order)
+    assert parsed is not None
+    assert parsed.iso() == iso
+
+
+def test_month_first_date_is_not_guessed_under_day_first() -> None:
+    assert find_datetime("03/14/2025 10:30", "DMY") is None
+
+
+@pytest.mark.parametrize("text", ["", "no date here", "Qty 12 pcs", "99/99/2025"])
+def test_no_date(text: str) -> None:
+    assert find_datetime(text, "DMY") is None
+
+
+def test_plausible() -> None:
+    now = datetime(2026, 11, 24, 12, 0)
+    assert is_plausible(datetime(2026, 11, 20, 9, 0), now)
+    assert not is_plausible(datetime(2027, 1, 1), now)
+    assert not is_plausible(datetime(2019, 1, 1), now)

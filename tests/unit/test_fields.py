@@ -1,0 +1,129 @@
+"""Fields by label and layout, on stand-in OCR words (no tesseract): left-of and above layouts."""
+
+from __future__ import annotations
+
+from pipeline.document import Word
+from pipeline.fields import extract_fields
+from pipeline.layout import Layout
+
+H = 40  # text height in px, as at 300 dpi
+
+
+class Page:
+    """Builds words the way tesseract reports them: one box per word, in page pixels."""
+
+    def __init__(self) -> None:
+        self.words: list[Word] = []
+        self.line = 0
+
+    def text(self, x: int, y: int, text: str, conf: float = 95.0) -> int:
+        """Place words of `text` from x on baseline row y; return the x after the last word."""
+        self.line += 1
+        for part in text.split(" "):
+            w = max(H // 2, int(len(part) * H * 0.55))
+            self.words.append(Word(part, x, y, w, H, conf, self.line))
+            x += w + H // 3
+        return x
+
+    def layout(self) -> Layout:
+        return Layout(self.words, 2480, 3508)
+
+
+def test_labels_left_of_values() -> None:
+    p = Page()
+    p.text(200, 500, "Customer:")
+    p.text(800, 500, "Nordic Timber AB")
+    p.text(800, 560, "Storgatan 12")
+    p.text(200, 700, "Received (date/time):")
+    p.text(800, 700, "14/03/2025 10:30")
+    p.text(200, 800, "Received by:")
+    p.text(800, 800, "Anna Berg")
+    found = extract_fields(p.layout())
+    assert found.values["customer"].first_line == "Nordic Timber AB"
+    assert found.values["customer"].direction == "right"
+    assert found.values["time"].text == "14/03/2025 10:30"
+    assert found.values["receiver"].first_line == "Anna Berg"
+
+
+def test_labels_above_values() -> None:
+    p = Page()
+    p.text(200, 500, "Customer")
+    p.text(200, 560, "Nordic Timber AB")
+    p.text(200, 620, "Storgatan 12")
+    p.text(1300, 500, "Received by")
+    p.text(1300, 560, "Anna Berg")
+    p.text(200, 800, "Date:")
+    p.text(200, 860, "2025-03-14 10:30")
+    found = extract_fields(p.layout())
+    assert found.values["customer"].first_line == "Nordic Timber AB"
+    assert found.values["customer"].direction == "below"
+    assert found.values["receiver"].first_line == "Anna Berg"
+    assert found.values["time"].text == "2025-03-14 10:30"
+
+
+def test_empty_value_followed_by_next_label_is_empty() -> None:
+    p = Page()
+    p.text(200, 700, "Received:")
+    p.text(200, 790, "Received by:")
+    p.text(800, 790, "Anna Berg")
+    found = extract_fields(p.layout())
+    assert found.values["time"].words == ()
+    assert found.values["receiver"].first_line == "Anna Berg"
+
+
+def test_longest_label_wins() -> None:
+    p = Page()
+    p.text(200, 500, "Customer signature:")
+    found = extract_fields(p.layout())
+    assert {h.field for h in found.labels} == {"signature"}
+
+
+def test_label_in_a_sentence_is_not_a_label() -> None:
+    p = Page()
+    p.text(200, 500, "The customer confirms the date and time of receipt below")
+    found = extract_fields(p.layout())
+    assert found.labels == []
+
+
+def test_chinese_and_swedish_labels() -> None:
+    p = Page()
+    p.text(200, 500, "客户：")
+    p.text(800, 500, "上海恒达物流有限公司")
+    p.text(200, 600, "Mottagen av:")
+    p.text(800, 600, "Åsa Öberg")
+    p.text(200, 700, "签收时间:")
+    p.text(800, 700, "2025年3月14日 10:30")
+    found = extract_fields(p.layout())
+    assert found.values["customer"].first_line == "上海恒达物流有限公司"
+    assert found.values["receiver"].first_line == "Åsa Öberg"
+    assert found.values["time"].text.startswith("2025年3月14日")
+
+
+def test_item_table_columns_in_any_order() -> None:
+    p = Page()
+    p.text(200, 1000, "Qty")
+    p.text(500, 1000, "Description")
+    p.text(1500, 1000, "Article No.")
+    p.text(200, 1070, "12 pcs")
+    p.text(500, 1070, "Pine board 2x4")
+    p.text(1500, 1070, "A-1001")
+    p.text(200, 1140, "3")
+    p.text(500, 1140, "Screws M6")
+    p.text(1500, 1140, "HD-7731")
+    p.text(200, 1400, "Remarks:")
+    p.text(800, 1400, "2 cartons damaged")
+    found = extract_fields(p.layout())
+    rows = [(r.sku, r.description, r.qty, r.unit) for r in found.items]
+    assert rows == [("A-1001", "Pine board 2x4", 12, "pcs"), ("HD-7731", "Screws M6", 3, None)]
+
+
+def test_swedish_table_with_units() -> None:
+    p = Page()
+    p.text(200, 1000, "Artikel")
+    p.text(700, 1000, "Benämning")
+    p.text(1800, 1000, "Antal")
+    p.text(200, 1070, "SE-44120")
+    p.text(700, 1070, "Spånskiva 16 mm")
+    p.text(1800, 1070, "3 st")
+    found = extract_fields(p.layout())
+    assert [(r.sku, r.description, r.qty, r.unit) for r in found.items] == [("SE-44120", "Spånskiva 16 mm", 3, "st")]

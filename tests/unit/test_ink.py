@@ -1,0 +1,76 @@
+"""Ink in the signature box: strokes count; the box's ruling, noise and faint bleed-through do not."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from pipeline.ink import find_ruled_box, measure_ink
+from pipeline.layout import Box
+from pipeline.preprocess import deskew, estimate_skew, is_blank
+
+UNIT = 40.0
+
+
+def _page(signed: bool, noise: bool = True) -> np.ndarray:
+    img = Image.new("L", (2480, 1200), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle((800, 300, 1800, 650), outline=0, width=3)
+    if signed:
+        pts = [(900 + i * 7, 480 + int(70 * math.sin(i / 6))) for i in range(110)]
+        d.line(pts, fill=20, width=5)
+    arr = np.asarray(img).astype(np.int16)
+    if noise:
+        rng = np.random.default_rng(1)
+        arr = arr + rng.normal(0, 10, arr.shape).astype(np.int16)
+        for _ in range(40):  # isolated specks
+            y, x = rng.integers(310, 640), rng.integers(810, 1790)
+            arr[y, x] = 0
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def test_box_found_and_signature_seen() -> None:
+    grey = _page(signed=True)
+    box = find_ruled_box(grey, Box(600, 100, 2480, 900), UNIT)
+    assert box is not None and abs(box.left - 800) < 6 and abs(box.bottom - 650) < 6
+    inner = Box(box.left + 14, box.top + 14, box.right - 14, box.bottom - 14)
+    assert measure_ink(grey, inner, UNIT).present
+
+
+def test_empty_box_with_noise_is_empty() -> None:
+    grey = _page(signed=False)
+    box = find_ruled_box(grey, Box(600, 100, 2480, 900), UNIT)
+    assert box is not None
+    # Even counting the whole box, its own ruling is not ink.
+    assert not measure_ink(grey, box, UNIT).present
+
+
+def test_blank_page_with_bleed_through_is_blank() -> None:
+    img = Image.new("L", (2480, 3508), 255)
+    d = ImageDraw.Draw(img)
+    for y in range(300, 3000, 60):  # faint mirrored text from the other side
+        d.text((300, y), "Delivery note DN-2025-004817  Customer Nordic Timber AB", fill=215)
+    rng = random.Random(3)
+    for _ in range(300):
+        d.point((rng.randrange(2480), rng.randrange(3508)), fill=0)
+    assert is_blank(img.filter(ImageFilter.GaussianBlur(1)), 300)
+
+
+def test_page_with_one_line_is_not_blank() -> None:
+    img = Image.new("L", (2480, 3508), 255)
+    ImageDraw.Draw(img).rectangle((300, 400, 1600, 440), fill=0)
+    assert not is_blank(img, 300)
+
+
+def test_deskew_finds_the_angle() -> None:
+    img = Image.new("L", (1240, 1754), 255)
+    d = ImageDraw.Draw(img)
+    for y in range(200, 1500, 50):
+        d.rectangle((150, y, 1050, y + 18), fill=0)
+    tilted = img.rotate(2.0, fillcolor=255, resample=Image.BICUBIC)
+    assert abs(estimate_skew(tilted, 150) + 2.0) <= 0.3
+    level, angle = deskew(tilted, 150)
+    assert abs(angle + 2.0) <= 0.3 and level.size == tilted.size

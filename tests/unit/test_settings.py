@@ -1,0 +1,46 @@
+"""Settings: defaults < signoff.toml < SIGNOFF_* < flags; validated before anything moves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.settings import load_settings
+
+
+def test_defaults_need_no_config(tmp_path: Path) -> None:
+    s = load_settings(env={}, cwd=tmp_path)
+    assert s.inbox == tmp_path / "inbox" and s.archive == tmp_path / "archive"
+    assert s.languages == ("eng", "swe", "chi_sim") and s.date_order == "DMY" and s.customers is None
+
+
+def test_file_then_env_then_flags(tmp_path: Path) -> None:
+    conf = tmp_path / "etc" / "signoff.toml"
+    conf.parent.mkdir()
+    conf.write_text('inbox = "in"\narchive = "/srv/arch"\nlanguages = ["eng"]\ndate_order = "MDY"\n')
+    s = load_settings(conf, env={}, cwd=tmp_path)
+    assert s.inbox == tmp_path / "etc" / "in"  # relative to the config file
+    assert s.archive == Path("/srv/arch") and s.languages == ("eng",) and s.date_order == "MDY"
+    s = load_settings(conf, env={"SIGNOFF_DATE_ORDER": "dmy", "SIGNOFF_LANGUAGES": "eng,swe"}, cwd=tmp_path)
+    assert s.date_order == "DMY" and s.languages == ("eng", "swe")
+    s = load_settings(conf, env={"SIGNOFF_DATE_ORDER": "DMY"}, cwd=tmp_path, date_order="MDY", inbox="x")
+    assert s.date_order == "MDY" and s.inbox == tmp_path / "x"
+
+
+def test_signoff_config_env_names_the_file(tmp_path: Path) -> None:
+    conf = tmp_path / "other.toml"
+    conf.write_text('date_order = "MDY"\n')
+    assert load_settings(env={"SIGNOFF_CONFIG": str(conf)}, cwd=tmp_path).date_order == "MDY"
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['date_order = "YMD"\n', 'languages = []\n', 'inbox = "x"\nbogus = 1\n', "not toml ==", 'customers = "nope.csv"\n'],
+)
+def test_invalid_config_is_refused(tmp_path: Path, content: str) -> None:
+    conf = tmp_path / "signoff.toml"
+    conf.write_text(content)
+    with pytest.raises(ConfigError):
+        load_settings(env={}, cwd=tmp_path)
