@@ -246,14 +246,19 @@ def _read_table(
         for w in _clean(line.words):
             if w.right < columns[0][1] - 4 * unit:
                 continue  # far left of the table
+            qty_col = next((b for b in bounds if b[0] == "qty"), None)
+            if qty_col is not None and _parse_qty(w.text)[0] is not None:
+                # A right-aligned number may start left of its header: judge it by overlap.
+                _, _, _, left, right = qty_col
+                if w.right >= left - 0.5 * unit and w.left <= right + 2 * unit:
+                    cells.setdefault("qty", []).append(w)
+                    continue
             for name, lo, hi, left, right in bounds:
-                # A right-aligned number may start left of its header; judge it by its right edge.
-                x = w.right if name == "qty" and _parse_qty(w.text)[0] is not None else w.left
-                if lo <= x < hi or (name == "qty" and left - 2 * unit <= w.right <= right + 2 * unit):
+                if lo <= w.left < hi:
                     cells.setdefault(name, []).append(w)
                     break
         if not cells:
-            break
+            continue  # a line of stray marks (a rule's remains): not a row, not the end either
         seen += 1
         prev_bottom = line.bottom
         sku = _join(cells.get("sku", [])) or None

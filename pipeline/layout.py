@@ -233,7 +233,7 @@ def find_labels(layout: Layout, lexicon: dict[str, tuple[str, ...]], strict: boo
                 # A label never ends inside a word ("Kund" is not the start of "Kundnummer").
                 last = tokens[i + n - 1]
                 if i + n < len(tokens) and tokens[i + n].word == last.word and not last.colon:
-                    if not is_cjk(last.text):
+                    if not is_cjk(last.text[0]):
                         continue
                 if strict and not _looks_like_label(layout, line, tokens, i, n, phrase):
                     continue

@@ -74,3 +74,50 @@ def deskew(img: Image.Image, dpi: int) -> tuple[Image.Image, float]:
         return img, 0.0
     fill = 255 if img.mode == "L" else (255, 255, 255)
     return img.rotate(angle, resample=Image.BICUBIC, expand=False, fillcolor=fill), angle
+
+
+def remove_rules(img: Image.Image, dpi: int) -> Image.Image:
+    """Whiten long straight rules (table grids, boxes, underlines) so tesseract reads cell text.
+
+    Tesseract's page segmentation drops whole table columns when the grid lines are left in;
+    taken out, the cells read as ordinary text. Only OCR sees this copy: barcodes and the
+    signature check look at the page as scanned.
+    """
+    from pipeline.ink import _runs  # the run finder is shared with the ink measurements
+
+    grey = np.asarray(img.convert("L"))
+    mask = grey < 160
+    rules = _runs(mask, max(20, int(0.5 * dpi)), axis=1) | _runs(mask, max(12, int(0.3 * dpi)), axis=0)
+    if not rules.any():
+        return img
+    grown = rules.copy()
+    for s in (1, 2):
+        grown[s:, :] |= rules[:-s, :]
+        grown[:-s, :] |= rules[s:, :]
+        grown[:, s:] |= rules[:, :-s]
+        grown[:, :-s] |= rules[:, s:]
+    out = grey.copy()
+    out[grown] = 255
+    return Image.fromarray(out)
+
+
+def clean_for_ocr(img: Image.Image, dpi: int) -> Image.Image:
+    """The copy of a page tesseract reads: rules, signatures, stamp frames and codes taken out.
+
+    After the rules go, any connected blob taller or wider than printed glyphs ever are
+    (a signature's strokes, a stamp's frame, a QR code) is whitened: tesseract otherwise merges
+    it with the label beside it and reads neither. Field checks still look at the page as scanned.
+    """
+    import cv2
+
+    grey = np.asarray(remove_rules(img, dpi).convert("L")).copy()
+    ink = (grey < 160).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if n <= 1:
+        return Image.fromarray(grey)
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    big = (h > 0.5 * dpi) | (w > 1.0 * dpi)
+    big[0] = False  # the background
+    if big.any():
+        grey[big[labels]] = 255
+    return Image.fromarray(grey)

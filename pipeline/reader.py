@@ -21,12 +21,13 @@ from pipeline.checks import (
     check_time,
 )
 from pipeline.classify import CustomerList, page_kind
-from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc
+from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
 from pipeline.fields import extract_fields
 from pipeline.ingest import RawPage
 from pipeline.layout import Layout
 from pipeline.ocr import OcrEngine, words_to_text
-from pipeline.preprocess import deskew, is_blank
+from pipeline.ocr.tesseract import is_cjk
+from pipeline.preprocess import deskew, is_blank, clean_for_ocr
 
 __all__ = ["PageResult", "build_documents", "read_page"]
 
@@ -96,6 +97,24 @@ def _delivery_number(barcodes: Iterable[Barcode], text_dn: str | None, page_text
     return None, None, None
 
 
+_SWEDISH = re.compile(
+    r"\b(följesedel|foljesedel|leveransnr|mottagare|mottaget|mottagen|benämning|benamning|antal|"
+    r"underskrift|leveranskvittens|anmärkning|anmarkning|artiklar|kund|datum|övrigt|ovrigt)\b",
+    re.I,
+)
+
+
+def _page_language(words: Iterable[Word], languages: tuple[str, ...]) -> str | None:
+    """The configured language a page is mostly written in, judged from a first reading."""
+    text = " ".join(w.text for w in words if w.conf >= 40)
+    cjk = sum(1 for ch in text if is_cjk(ch) and ch.isalnum())
+    if "chi_sim" in languages and cjk >= 12:
+        return "chi_sim"
+    if "swe" in languages and len(_SWEDISH.findall(text)) >= 2:
+        return "swe"
+    return None
+
+
 def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | None = None) -> PageResult:
     """Run every page stage: blank check, deskew, barcodes, OCR, layout, field checks."""
     img = raw.image
@@ -104,7 +123,13 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
         return PageResult(Page(raw.number, dpi=raw.dpi, blank=True))
     img, angle = deskew(img, raw.dpi)
     barcodes = decode_page(img, raw.number)
-    words = engine(img)
+    clean = clean_for_ocr(img, raw.dpi)
+    words = engine(clean)
+    # Tesseract trusts its first language most: a Chinese page read with eng first loses its
+    # labels, a Swedish one its å, ä and ö. Read again with the page's own language first.
+    first = _page_language(words, engine.languages)
+    if first and first != engine.languages[0]:
+        words = engine(clean, [first, *(lang for lang in engine.languages if lang != first)])
     layout = Layout(words, img.width, img.height)
     found = extract_fields(layout)
     text = words_to_text(words)

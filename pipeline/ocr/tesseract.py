@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import shutil
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import pytesseract
 from PIL import Image
@@ -17,7 +18,12 @@ __all__ = ["OcrEngine", "TesseractEngine", "is_cjk", "words_to_text"]
 
 log = logging.getLogger(__name__)
 
-OcrEngine = Callable[[Image.Image], tuple[Word, ...]]
+class OcrEngine(Protocol):
+    """Reads a page image into words; `languages` overrides the engine's own, in priority order."""
+
+    languages: tuple[str, ...]
+
+    def __call__(self, image: Image.Image, languages: Sequence[str] | None = None) -> tuple[Word, ...]: ...
 
 
 def is_cjk(ch: str) -> bool:
@@ -55,7 +61,7 @@ def words_to_text(words: Sequence[Word]) -> str:
 class TesseractEngine:
     """Runs tesseract on a page image and returns its words with boxes and confidences."""
 
-    def __init__(self, languages: Sequence[str], psm: int = 3, timeout: float = 180.0) -> None:
+    def __init__(self, languages: Sequence[str], psm: int = 6, timeout: float = 180.0) -> None:
         self.languages = tuple(languages)
         self.psm = psm
         self.timeout = timeout
@@ -73,11 +79,11 @@ class TesseractEngine:
                 stage="ocr",
             )
 
-    def __call__(self, image: Image.Image) -> tuple[Word, ...]:
+    def __call__(self, image: Image.Image, languages: Sequence[str] | None = None) -> tuple[Word, ...]:
         try:
             data = pytesseract.image_to_data(
                 image,
-                lang="+".join(self.languages),
+                lang="+".join(languages or self.languages),
                 config=f"--psm {self.psm}",
                 output_type=pytesseract.Output.DICT,
                 timeout=self.timeout,
