@@ -9,7 +9,7 @@ from pipeline.document import Word
 from pipeline.labels import COLUMN_LABELS, FIELD_LABELS
 from pipeline.layout import Box, LabelHit, Layout, Line, find_labels, tokenize
 
-__all__ = ["ItemRow", "PageFields", "ValueRegion", "extract_fields"]
+__all__ = ["ItemRow", "PageFields", "ValueRegion", "extract_fields", "parse_qty"]
 
 _NOISE = re.compile(r"^[\W_]+$")
 
@@ -44,6 +44,7 @@ class ItemRow:
     qty: int | None
     unit: str | None
     conf: float
+    qty_box: Box | None = None  # where the quantity should be, for a second look
 
 
 @dataclass(slots=True)
@@ -82,6 +83,8 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
     for w in line.words[hit.last_word + 1 :]:
         if w.left >= right_edge - 0.2 * unit:
             break
+        if not right and _NOISE.match(w.text):
+            continue  # the label's own colon, read as a word of its own
         prev_right = right[-1].right if right else hit.box.right
         limit = max(0.35 * layout.page_width, 10 * unit) if not right else 3.0 * unit
         if w.left - prev_right > limit:
@@ -213,7 +216,7 @@ def _find_table_header(layout: Layout) -> tuple[int | None, list[tuple[str, floa
 _QTY = re.compile(r"^(\d{1,6})\s*([^\d\s]{1,6})?$")
 
 
-def _parse_qty(text: str) -> tuple[int | None, str | None]:
+def parse_qty(text: str) -> tuple[int | None, str | None]:
     t = text.strip().replace(" ", "")
     t = re.sub(r"(?<=\d)[Oo]|^[Oo](?=\d)", "0", t)
     t = re.sub(r"(?<=\d)[lI|]|^[lI|](?=\d)", "1", t)
@@ -247,7 +250,7 @@ def _read_table(
             if w.right < columns[0][1] - 4 * unit:
                 continue  # far left of the table
             qty_col = next((b for b in bounds if b[0] == "qty"), None)
-            if qty_col is not None and _parse_qty(w.text)[0] is not None:
+            if qty_col is not None and parse_qty(w.text)[0] is not None:
                 # A right-aligned number may start left of its header: judge it by overlap.
                 _, _, _, left, right = qty_col
                 if w.right >= left - 0.5 * unit and w.left <= right + 2 * unit:
@@ -266,7 +269,7 @@ def _read_table(
             sku = re.sub(r"\s*([-/])\s*", r"\1", sku)
         desc = _join(cells.get("description", [])) or None
         qty_text = " ".join(w.text for w in cells.get("qty", []))
-        qty, qunit = _parse_qty(qty_text) if qty_text else (None, None)
+        qty, qunit = parse_qty(qty_text) if qty_text else (None, None)
         if qunit is None and cells.get("unit"):
             qunit = _join(cells["unit"])
         words = [w for ws in cells.values() for w in ws]
@@ -276,5 +279,9 @@ def _read_table(
             last = rows[-1]
             rows[-1] = ItemRow(last.sku, f"{last.description or ''} {desc}".strip(), last.qty, last.unit, last.conf)
             continue
-        rows.append(ItemRow(sku, desc, qty, qunit, conf))
+        qty_box = None
+        qty_col = next((b for b in bounds if b[0] == "qty"), None)
+        if qty_col is not None:
+            qty_box = Box(qty_col[3] - 2 * unit, line.top - 0.4 * unit, qty_col[4] + 3 * unit, line.bottom + 0.4 * unit)
+        rows.append(ItemRow(sku, desc, qty, qunit, conf, qty_box))
     return rows, seen

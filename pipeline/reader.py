@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from pipeline.barcode import PageMarker, decode_page, split_page_marker
 from pipeline.checks import (
@@ -22,7 +24,7 @@ from pipeline.checks import (
 )
 from pipeline.classify import CustomerList, page_kind
 from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
-from pipeline.fields import extract_fields
+from pipeline.fields import ItemRow, extract_fields, parse_qty
 from pipeline.ingest import RawPage
 from pipeline.layout import Layout
 from pipeline.ocr import OcrEngine, words_to_text
@@ -104,6 +106,9 @@ _SWEDISH = re.compile(
 )
 
 
+ROTATE_MIN_CONF = 3.0  # below this OSD's orientation is a guess (upright pages score 2-3.5)
+
+
 def _page_language(words: Iterable[Word], languages: tuple[str, ...]) -> str | None:
     """The configured language a page is mostly written in, judged from a first reading."""
     text = " ".join(w.text for w in words if w.conf >= 40)
@@ -115,6 +120,23 @@ def _page_language(words: Iterable[Word], languages: tuple[str, ...]) -> str | N
     return None
 
 
+def _reread_qty(row: ItemRow, clean: Image.Image, engine: OcrEngine) -> ItemRow:
+    """A quantity the page read missed (a lone digit beside a rule often is): read its cell alone."""
+    if row.qty is not None or row.qty_box is None or not (row.sku or row.description):
+        return row
+    b = row.qty_box
+    box = (max(0, int(b.left)), max(0, int(b.top)), min(clean.width, int(b.right)), min(clean.height, int(b.bottom)))
+    if box[2] - box[0] < 4 or box[3] - box[1] < 4:
+        return row
+    crop = clean.crop(box)
+    crop = crop.resize((crop.width * 2, crop.height * 2), Image.LANCZOS)
+    text = " ".join(w.text for w in engine(crop, ["eng"]))
+    qty, unit = parse_qty(text)
+    if qty is None:
+        return row
+    return dataclasses.replace(row, qty=qty, unit=unit or row.unit)
+
+
 def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | None = None) -> PageResult:
     """Run every page stage: blank check, deskew, barcodes, OCR, layout, field checks."""
     img = raw.image
@@ -122,18 +144,27 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
         log.debug("page %d: blank", raw.number)
         return PageResult(Page(raw.number, dpi=raw.dpi, blank=True))
     img, angle = deskew(img, raw.dpi)
-    barcodes = decode_page(img, raw.number)
     clean = clean_for_ocr(img, raw.dpi)
+    _, rotate, rot_conf = engine.osd(clean, raw.dpi)
+    if rotate in (90, 180, 270) and rot_conf >= ROTATE_MIN_CONF:
+        # PIL turns counter-clockwise; tesseract's "Rotate" is clockwise.
+        img = img.rotate(-rotate, expand=True)
+        clean = clean.rotate(-rotate, expand=True)
+    barcodes = decode_page(img, raw.number)
+    # OSD's script guess is too unsure to pick languages by (it called a Chinese sheet Latin),
+    # so the first reading uses every configured language.
     words = engine(clean)
-    # Tesseract trusts its first language most: a Chinese page read with eng first loses its
-    # labels, a Swedish one its å, ä and ö. Read again with the page's own language first.
-    first = _page_language(words, engine.languages)
-    if first and first != engine.languages[0]:
-        words = engine(clean, [first, *(lang for lang in engine.languages if lang != first)])
+    # Tesseract trusts its first language most: a Swedish page read with eng first loses its
+    # å, ä and ö, a Chinese one its labels. Read such a page again in its own language alone
+    # (the chi_sim and swe models both cover the Latin letters and digits of SKUs and dates).
+    own = _page_language(words, engine.languages)
+    if own and tuple(engine.languages) != (own,):
+        words = engine(clean, [own])
     layout = Layout(words, img.width, img.height)
     found = extract_fields(layout)
+    found.items = [_reread_qty(row, clean, engine) for row in found.items]
     text = words_to_text(words)
-    page = Page(raw.number, None, raw.dpi, barcodes, words, text, skew=angle)
+    page = Page(raw.number, None, raw.dpi, barcodes, words, text, rotated=rotate if rot_conf >= ROTATE_MIN_CONF else 0, skew=angle)
     reading = PageReading(page, layout, found, np.asarray(img))
     text_dn = _text_delivery_number(reading)
     dn, source, marker = _delivery_number(barcodes, text_dn, text)
