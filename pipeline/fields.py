@@ -45,6 +45,7 @@ class ItemRow:
     unit: str | None
     conf: float
     qty_box: Box | None = None  # where the quantity should be, for a second look
+    sku_box: Box | None = None  # the SKU's words, when tesseract was unsure of them
 
 
 @dataclass(slots=True)
@@ -283,5 +284,10 @@ def _read_table(
         qty_col = next((b for b in bounds if b[0] == "qty"), None)
         if qty_col is not None:
             qty_box = Box(qty_col[3] - 2 * unit, line.top - 0.4 * unit, qty_col[4] + 3 * unit, line.bottom + 0.4 * unit)
-        rows.append(ItemRow(sku, desc, qty, qunit, conf, qty_box))
+        sku_words = cells.get("sku", [])
+        sku_box = None
+        if sku_words and min(w.conf for w in sku_words) < 75:
+            b = Box.around(sku_words)
+            sku_box = Box(b.left - 0.4 * unit, b.top - 0.4 * unit, b.right + 0.6 * unit, b.bottom + 0.4 * unit)
+        rows.append(ItemRow(sku, desc, qty, qunit, conf, qty_box, sku_box))
     return rows, seen

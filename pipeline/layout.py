@@ -228,10 +228,14 @@ def find_labels(layout: Layout, lexicon: dict[str, tuple[str, ...]], strict: boo
                 n = len(ptoks)
                 if i + n > len(tokens) or any(used[i : i + n]):
                     continue
-                if not all(_token_equal(tokens[i + k].text, ptoks[k], vocabulary) for k in range(n)):
+                misses = sum(not _token_equal(tokens[i + k].text, ptoks[k], vocabulary) for k in range(n))
+                last = tokens[i + n - 1]
+                # A CJK label of three or more characters with one misread (人 read as 入) still
+                # names its field when a colon closes it.
+                cjk_slip = misses == 1 and n >= 3 and last.colon and all(is_cjk(t[0]) for t in ptoks)
+                if misses and not cjk_slip:
                     continue
                 # A label never ends inside a word ("Kund" is not the start of "Kundnummer").
-                last = tokens[i + n - 1]
                 if i + n < len(tokens) and tokens[i + n].word == last.word and not last.colon:
                     if not is_cjk(last.text[0]):
                         continue

@@ -112,6 +112,9 @@ def clean_for_ocr(img: Image.Image, dpi: int) -> Image.Image:
 
     grey = np.asarray(remove_rules(img, dpi).convert("L")).copy()
     ink = (grey < 160).astype(np.uint8)
+    # Paper is white: scanner haze, bleed-through and the faint edges a whitened rule leaves
+    # behind otherwise read as letters ("11" beside a removed rule came out as "at").
+    grey[grey >= 170] = 255
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     if n <= 1:
         return Image.fromarray(grey)

@@ -26,7 +26,7 @@ from pipeline.classify import CustomerList, page_kind
 from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
 from pipeline.fields import ItemRow, extract_fields, parse_qty
 from pipeline.ingest import RawPage
-from pipeline.layout import Layout
+from pipeline.layout import Box, Layout
 from pipeline.ocr import OcrEngine, words_to_text
 from pipeline.ocr.tesseract import is_cjk
 from pipeline.preprocess import deskew, is_blank, clean_for_ocr
@@ -120,21 +120,35 @@ def _page_language(words: Iterable[Word], languages: tuple[str, ...]) -> str | N
     return None
 
 
-def _reread_qty(row: ItemRow, clean: Image.Image, engine: OcrEngine) -> ItemRow:
-    """A quantity the page read missed (a lone digit beside a rule often is): read its cell alone."""
-    if row.qty is not None or row.qty_box is None or not (row.sku or row.description):
-        return row
-    b = row.qty_box
+def _reread(clean: Image.Image, b: Box, engine: OcrEngine, unit: float) -> str:
+    """Read one small region again on its own, in Latin script only (enlarged if text is small)."""
     box = (max(0, int(b.left)), max(0, int(b.top)), min(clean.width, int(b.right)), min(clean.height, int(b.bottom)))
     if box[2] - box[0] < 4 or box[3] - box[1] < 4:
-        return row
+        return ""
     crop = clean.crop(box)
-    crop = crop.resize((crop.width * 2, crop.height * 2), Image.LANCZOS)
-    text = " ".join(w.text for w in engine(crop, ["eng"]))
-    qty, unit = parse_qty(text)
-    if qty is None:
+    if unit < 28:  # tesseract reads best at 30-40 px text; enlarging larger text hurts
+        scale = 2
+        crop = crop.resize((crop.width * scale, crop.height * scale), Image.LANCZOS)
+    return " ".join(w.text for w in engine(crop, ["eng"]))
+
+
+_SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-/.]{1,30}$")
+
+
+def _reread_row(row: ItemRow, clean: Image.Image, engine: OcrEngine, unit: float) -> ItemRow:
+    """Cells the page read missed or was unsure of (a lone digit beside a rule, a smudged SKU)
+    are read again alone: the page-wide reading mixes in Chinese shapes and table rules."""
+    if not (row.sku or row.description):
         return row
-    return dataclasses.replace(row, qty=qty, unit=unit or row.unit)
+    if row.qty is None and row.qty_box is not None:
+        qty, unit = parse_qty(_reread(clean, row.qty_box, engine, unit))
+        if qty is not None:
+            row = dataclasses.replace(row, qty=qty, unit=unit or row.unit)
+    if row.sku_box is not None:
+        text = re.sub(r"\s*([-/])\s*", r"\1", _reread(clean, row.sku_box, engine, unit).strip())
+        if _SKU.match(text):
+            row = dataclasses.replace(row, sku=text)
+    return row
 
 
 def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | None = None) -> PageResult:
@@ -162,7 +176,7 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
         words = engine(clean, [own])
     layout = Layout(words, img.width, img.height)
     found = extract_fields(layout)
-    found.items = [_reread_qty(row, clean, engine) for row in found.items]
+    found.items = [_reread_row(row, clean, engine, layout.unit) for row in found.items]
     text = words_to_text(words)
     page = Page(raw.number, None, raw.dpi, barcodes, words, text, rotated=rotate if rot_conf >= ROTATE_MIN_CONF else 0, skew=angle)
     reading = PageReading(page, layout, found, np.asarray(img))
