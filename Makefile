@@ -1,4 +1,4 @@
-.PHONY: setup demo test test-fast
+.PHONY: setup demo test test-fast bench
 setup:
 	bash scripts/setup.sh
 demo:
@@ -7,3 +7,6 @@ test:
 	bash scripts/test.sh
 test-fast: setup
 	.venv/bin/python -m pytest -q
+.PHONY: bench
+bench:
+	bash scripts/bench.sh

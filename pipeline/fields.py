@@ -11,7 +11,8 @@ from pipeline.layout import Box, LabelHit, Layout, Line, find_labels, tokenize
 
 __all__ = ["ItemRow", "PageFields", "ValueRegion", "extract_fields", "parse_qty"]
 
-_NOISE = re.compile(r"^[\W_]+$")
+# Table rules and specks read as words; "&" and "+" are kept: they belong to company names.
+_NOISE = re.compile(r"^[|\\/_\-—–~:;.,'\"`()\[\]{}<>=*°!?“”‘’«»。，：]+$")
 
 
 @dataclass(frozen=True, slots=True)
