@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 import time
+from pathlib import Path
 
 from rich.console import Console
 
@@ -25,12 +28,18 @@ def demo_queries(truth_files: list) -> list[str]:  # noqa: ANN001 - SampleFile f
 
 def run_demo(settings: Settings, seed: int = 7) -> int:
     from pipeline.index import IndexStore
-    from pipeline.samples import write_demo_set
+    from pipeline.samples import write_customers_csv, write_demo_set
 
     out = stdout()
     err = Console(stderr=True)
     settings.inbox.mkdir(parents=True, exist_ok=True)
     settings.archive.mkdir(parents=True, exist_ok=True)
+    if settings.customers is None:
+        # An office configures its customer list; the demo brings the sample customers' list, so
+        # names read with an OCR slip are filed under their canonical spelling.
+        tmp = Path(tempfile.mkdtemp(prefix="signoff-demo-"))
+        write_customers_csv(tmp / "customers.csv")
+        settings = dataclasses.replace(settings, customers=tmp / "customers.csv")
     files = write_demo_set(settings.inbox, seed=seed, date_order=settings.date_order)
     err.print(f"wrote {len(files)} generated scans into {settings.inbox}")
     paths = list(iter_inbox(settings.inbox))

@@ -47,8 +47,13 @@ def estimate_skew(img: Image.Image, dpi: int, max_angle: float = 5.0) -> float:
 
     A projection-profile search: rows of text give the sharpest row-sum profile when level.
     """
-    small = _small(img.convert("L"), dpi, target_dpi=60)
-    base = Image.fromarray(((np.asarray(small) < INK_LEVEL) * 255).astype(np.uint8))
+    # Binarise at full resolution, then shrink: shrinking first greys thin strokes out of sight
+    # and leaves too little ink for a clear profile.
+    ink = Image.fromarray(((np.asarray(img.convert("L")) < 160) * 255).astype(np.uint8))
+    scale = min(1.0, 100 / max(dpi, 1))
+    if scale < 1.0:
+        ink = ink.resize((max(1, int(ink.width * scale)), max(1, int(ink.height * scale))), Image.BOX)
+    base = Image.fromarray(((np.asarray(ink) > 40) * 255).astype(np.uint8))
 
     def score(angle: float) -> float:
         rotated = base.rotate(angle, resample=Image.NEAREST, expand=False, fillcolor=0)

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  tesseract-ocr tesseract-ocr-eng tesseract-ocr-swe tesseract-ocr-chi-sim   # OCR and its language packs
+  tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng tesseract-ocr-swe tesseract-ocr-chi-sim   # OCR, orientation, languages
   libzbar0            # barcode decoding (pyzbar loads it)
   poppler-utils       # pdftoppm/pdfinfo for pdf2image
   fonts-dejavu-core fonts-liberation2 fonts-noto-cjk   # fonts the sample generator renders with

@@ -18,32 +18,13 @@ __all__ = ["OcrEngine", "TesseractEngine", "is_cjk", "words_to_text"]
 
 log = logging.getLogger(__name__)
 
+
 class OcrEngine(Protocol):
     """Reads a page image into words; `languages` overrides the engine's own, in priority order."""
 
     languages: tuple[str, ...]
 
-    def osd(self, image: Image.Image, dpi: int) -> tuple[str | None, int, float]:
-        """Tesseract's orientation and script detection: (script, degrees to rotate, confidence).
-
-        Runs on a 150 dpi copy (it needs shapes, not detail). A page with too little text for a
-        verdict gives (None, 0, 0.0).
-        """
-        scale = min(1.0, 150 / max(dpi, 1))
-        small = image.resize((int(image.width * scale), int(image.height * scale))) if scale < 1 else image
-        try:
-            out = pytesseract.image_to_osd(small, config="--psm 0 -c min_characters_to_try=20", timeout=self.timeout)
-        except pytesseract.TesseractNotFoundError:
-            raise ToolMissing("tesseract is not installed; run scripts/setup.sh", stage="ocr") from None
-        except pytesseract.TesseractError:
-            return None, 0, 0.0
-        info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-        try:
-            rotate = int(info.get("Rotate", "0").strip())
-            conf = float(info.get("Orientation confidence", "0").strip())
-        except ValueError:
-            rotate, conf = 0, 0.0
-        return info.get("Script", "").strip() or None, rotate, conf
+    def osd(self, image: Image.Image, dpi: int) -> tuple[str | None, int, float]: ...
 
     def __call__(self, image: Image.Image, languages: Sequence[str] | None = None) -> tuple[Word, ...]: ...
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.filing import safe_name
-from pipeline.samples import SampleFile, SheetTruth, write_demo_set
+from pipeline.samples import SampleFile, SheetTruth, write_customers_csv, write_demo_set
 from tests.conftest import needs_tesseract
 
 pytestmark = [pytest.mark.slow, needs_tesseract]
@@ -44,6 +44,14 @@ def demo_set(tmp_path_factory: pytest.TempPathFactory) -> list[SampleFile]:
     return write_demo_set(tmp_path_factory.mktemp("samples"), seed=7)
 
 
+@pytest.fixture(scope="session")
+def customers_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The deployment's list of known customers (id,name), as an office would configure it."""
+    path = tmp_path_factory.mktemp("config") / "customers.csv"
+    write_customers_csv(path)
+    return path
+
+
 def sheets(files: list[SampleFile]) -> Iterator[tuple[SampleFile, SheetTruth]]:
     for f in files:
         for s in f.sheets:
@@ -51,10 +59,10 @@ def sheets(files: list[SampleFile]) -> Iterator[tuple[SampleFile, SheetTruth]]:
 
 
 @pytest.fixture(scope="session")
-def inspected(demo_set: list[SampleFile]) -> dict[str, list[dict]]:
+def inspected(demo_set: list[SampleFile], customers_csv: Path) -> dict[str, list[dict]]:
     """`signoff inspect --json` over every demo file, grouped by file name."""
     cwd = demo_set[0].path.parent
-    proc = signoff("inspect", "--json", *(f.path.name for f in demo_set), cwd=cwd)
+    proc = signoff("--customers", str(customers_csv), "inspect", "--json", *(f.path.name for f in demo_set), cwd=cwd)
     assert proc.returncode == 0, proc.stderr
     out: dict[str, list[dict]] = {}
     for rec in jsonl(proc.stdout):
@@ -63,7 +71,9 @@ def inspected(demo_set: list[SampleFile]) -> dict[str, list[dict]]:
 
 
 @pytest.fixture(scope="session")
-def filed(demo_set: list[SampleFile], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def filed(
+    demo_set: list[SampleFile], customers_csv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """The demo files dropped into an inbox and `signoff watch --once` run over it."""
     root = tmp_path_factory.mktemp("office")
     (root / "inbox" / "scanner-2").mkdir(parents=True)
@@ -71,6 +81,7 @@ def filed(demo_set: list[SampleFile], tmp_path_factory: pytest.TempPathFactory) 
         # One scanner per sub-folder is common; the inbox is watched recursively.
         dest = root / "inbox" / ("scanner-2" if i % 3 == 0 else "") / f.path.name
         shutil.copy2(f.path, dest)
+    (root / "signoff.toml").write_text(f'customers = "{customers_csv}"\n')
     proc = signoff("watch", "--once", "--json", cwd=root)
     return root, proc
 
@@ -138,7 +149,7 @@ def test_watch_once_files_every_sheet_at_its_place_with_true_values(demo_set, fi
         assert path.read_bytes()[:5] == b"%PDF-"
         side = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
         assert side["delivery_number"] == s.delivery_number
-        assert side["customer"] == s.customer
+        assert side["customer"] == s.customer and side["customer_id"] == s.customer_id
         assert side["fields"]["time"]["value"] == s.time, s.delivery_number
         assert side["fields"]["time"]["status"] == ("ok" if s.time else "missing")
         assert side["fields"]["signature"]["status"] == ("ok" if s.signed else "missing")
