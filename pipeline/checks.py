@@ -11,7 +11,7 @@ import numpy as np
 from pipeline.dates import find_datetime, is_plausible
 from pipeline.document import FieldResult, FieldStatus, Page
 from pipeline.fields import PageFields, ValueRegion
-from pipeline.ink import find_ruled_box, measure_ink
+from pipeline.ink import find_ruled_boxes, measure_ink
 from pipeline.layout import Box, Layout
 
 __all__ = ["PageReading", "check_customer", "check_items", "check_signature", "check_text_field", "check_time"]
@@ -120,13 +120,18 @@ def check_signature(readings: list[PageReading]) -> FieldResult:
         label = value.label.box
         h, w = reading.grey.shape
         windows = [
-            Box(label.right, label.top - 6 * unit, w, label.bottom + 10 * unit),  # box to the right
-            Box(label.left - 2 * unit, label.bottom - 0.5 * unit, min(w, label.left + 0.7 * w), label.bottom + 16 * unit),
+            # A box to the right (it may start above the label and reach well below it) ...
+            Box(label.right, label.top - 14 * unit, w, label.bottom + 20 * unit),
+            # ... or below it.
+            Box(label.left - 2 * unit, label.bottom - 0.5 * unit, min(w, label.left + 0.7 * w), label.bottom + 22 * unit),
         ]
+        printed = _printed(reading)
         for window in windows:
-            box = find_ruled_box(reading.grey, window, unit)
-            if box is None:
+            # A ruled box full of printed words is a table or an address panel, not where one signs.
+            boxes = [b for b in find_ruled_boxes(reading.grey, window, unit) if _words_inside(printed, b) < 2]
+            if not boxes:
                 continue
+            box = boxes[0]
             inset = 0.35 * unit
             inner = Box(box.left + inset, box.top + inset, box.right - inset, box.bottom - inset)
             ink = measure_ink(reading.grey, inner, unit, exclude=_label_boxes(reading, inner))
@@ -138,6 +143,10 @@ def check_signature(readings: list[PageReading]) -> FieldResult:
             if measure_ink(reading.grey, r, unit, exclude=_printed(reading)).present:
                 return FieldResult(OK, note="no ruled box; ink found beside the label")
     return FieldResult(MISSING, note="no ink where the signature belongs")
+
+
+def _words_inside(words: list[Box], box: Box) -> int:
+    return sum(1 for w in words if box.left <= w.left and w.right <= box.right and box.top <= w.top and w.bottom <= box.bottom)
 
 
 def _label_boxes(reading: PageReading, inner: Box) -> list[Box]:

@@ -9,9 +9,10 @@ import numpy as np
 
 from pipeline.layout import Box
 
-__all__ = ["InkReading", "find_ruled_box", "measure_ink", "rule_mask"]
+__all__ = ["InkReading", "find_ruled_box", "find_ruled_boxes", "measure_ink", "rule_mask"]
 
 INK = 140
+RULE_INK = 185
 
 
 def _runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
@@ -59,12 +60,28 @@ def _clip(box: Box, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
+def _side(mask: np.ndarray, x: int, top: int, bottom: int, unit: float) -> bool:
+    """Is there a vertical rule near column x covering (nearly) all rows from top to bottom?"""
+    lo, hi = max(0, int(x - unit)), min(mask.shape[1], int(x + unit) + 1)
+    if hi <= lo or bottom <= top:
+        return False
+    rows = mask[top : bottom + 1, lo:hi].any(axis=1)
+    return float(rows.mean()) >= 0.9
+
+
 def find_ruled_box(grey: np.ndarray, window: Box, unit: float) -> Box | None:
     """Find the largest ruled rectangle (a signature box) inside `window`, or None."""
+    boxes = find_ruled_boxes(grey, window, unit)
+    return boxes[0] if boxes else None
+
+
+def find_ruled_boxes(grey: np.ndarray, window: Box, unit: float) -> list[Box]:
+    """Every ruled rectangle inside `window`, largest first."""
     x0, y0, x1, y1 = _clip(window, grey.shape)
     if x1 - x0 < 4 * unit or y1 - y0 < 2 * unit:
-        return None
-    mask = grey[y0:y1, x0:x1] < INK
+        return []
+    # Rules are thin: blurred and JPEG-compressed, a 2 px line is mid-grey, lighter than text ink.
+    mask = grey[y0:y1, x0:x1] < RULE_INK
     min_w = int(5 * unit)
     min_h = int(2.0 * unit)
     horiz = _runs(mask, min_w, axis=1)
@@ -72,7 +89,7 @@ def find_ruled_box(grey: np.ndarray, window: Box, unit: float) -> Box | None:
     rows = np.flatnonzero(horiz.sum(axis=1) >= min_w)
     cols = np.flatnonzero(vert.sum(axis=0) >= min_h)
     if len(rows) < 2 or len(cols) < 2:
-        return None
+        return []
     # Group adjacent rows/cols into single rules (a rule is several pixels thick).
     def groups(idx: np.ndarray) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []
@@ -87,7 +104,7 @@ def find_ruled_box(grey: np.ndarray, window: Box, unit: float) -> Box | None:
         return out
 
     hr, vr = groups(rows), groups(cols)
-    best: tuple[float, Box] | None = None
+    found: list[tuple[float, Box]] = []
     for i, (ta, tb) in enumerate(hr):
         for ba, bb in hr[i + 1 :]:
             if ba - tb < min_h:
@@ -100,14 +117,13 @@ def find_ruled_box(grey: np.ndarray, window: Box, unit: float) -> Box | None:
             right = min(top_x[-1], bot_x[-1])
             if right - left < min_w:
                 continue
-            # Vertical rules near both ends confirm a box (not two unrelated underlines).
-            sides = [c for c in vr if abs(c[0] - left) < unit or abs(c[1] - right) < unit]
-            if len(sides) < 2:
+            # Rules down both ends, each spanning the height, make it a box: not two unrelated
+            # underlines, nor an underline and a box with signature strokes between them.
+            if not (_side(mask, left, ta, bb, unit) and _side(mask, right, ta, bb, unit)):
                 continue
             area = float((right - left) * (ba - tb))
-            if best is None or area > best[0]:
-                best = (area, Box(x0 + left, y0 + ta, x0 + right, y0 + bb))
-    return best[1] if best else None
+            found.append((area, Box(x0 + left, y0 + ta, x0 + right, y0 + bb)))
+    return [b for _, b in sorted(found, key=lambda t: -t[0])]
 
 
 @dataclass(frozen=True, slots=True)
