@@ -141,9 +141,9 @@ def _reread_row(row: ItemRow, clean: Image.Image, engine: OcrEngine, unit: float
     if not (row.sku or row.description):
         return row
     if row.qty is None and row.qty_box is not None:
-        qty, unit = parse_qty(_reread(clean, row.qty_box, engine, unit))
+        qty, qty_unit = parse_qty(_reread(clean, row.qty_box, engine, unit))
         if qty is not None:
-            row = dataclasses.replace(row, qty=qty, unit=unit or row.unit)
+            row = dataclasses.replace(row, qty=qty, unit=qty_unit or row.unit)
     if row.sku_box is not None:
         text = re.sub(r"\s*([-/])\s*", r"\1", _reread(clean, row.sku_box, engine, unit).strip())
         if _SKU.match(text):

@@ -137,7 +137,8 @@ def hits_table(hits: Sequence[Any], title: str) -> Table:
         table.add_column(col, overflow="fold")
     for h in hits:
         parts = _MARK.split(h.snippet.replace("\n", " "))
-        snippet = "".join(escape(p) if i % 2 == 0 else f"[bold reverse]{escape(p)}[/]" for i, p in enumerate(parts))
+        # «» keep the marks visible where colour is lost (a pipe, a log file, cron mail).
+        snippet = "".join(escape(p) if i % 2 == 0 else f"«[bold reverse]{escape(p)}[/]»" for i, p in enumerate(parts))
         table.add_row(
             escape(h.delivery_number or "—"),
             escape(h.customer or "—"),
