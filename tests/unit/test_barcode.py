@@ -1,0 +1,49 @@
+"""Barcodes: every code on a page under one naming, page markers split off; nothing from nothing."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import zxingcpp
+from PIL import Image
+
+from pipeline.barcode import decode_page, split_page_marker, symbology_name
+from pipeline.samples import degrade, random_sheet, render_sheet
+
+
+def test_codes_on_a_generated_sheet() -> None:
+    rng = random.Random(5)
+    sheet = random_sheet(rng, barcode="both")
+    page = degrade(render_sheet(sheet, dpi=200, rng=rng)[0], rng)
+    codes = decode_page(page, 1)
+    assert {(c.symbology, c.data) for c in codes} == {("CODE128", sheet.delivery_number), ("QRCODE", sheet.delivery_number)}
+
+
+def test_datamatrix_which_zbar_cannot_read() -> None:
+    page = Image.new("L", (1200, 1600), 255)
+    code = zxingcpp.create_barcode("DN-2025-004817", zxingcpp.BarcodeFormat.DataMatrix)
+    dm = Image.fromarray(np.asarray(zxingcpp.write_barcode_to_image(code, scale=12)))
+    page.paste(dm, (800, 100))
+    assert [(c.symbology, c.data, c.page) for c in decode_page(page, 3)] == [("DATAMATRIX", "DN-2025-004817", 3)]
+
+
+def test_no_code_is_read_from_a_page_without_one() -> None:
+    rng = random.Random(2)
+    noisy = degrade(Image.new("RGB", (1240, 1754), "white"), rng)
+    assert decode_page(noisy, 1) == ()
+
+
+@pytest.mark.parametrize(
+    ("data", "dn", "page", "of"),
+    [("DN-2025-004817 1/2", "DN-2025-004817", 1, 2), ("DN-2025-004817", "DN-2025-004817", None, None), ("X 3/2", "X 3/2", None, None)],
+)
+def test_page_marker(data: str, dn: str, page: int | None, of: int | None) -> None:
+    m = split_page_marker(data)
+    assert (m.delivery_number, m.page, m.of) == (dn, page, of)
+
+
+def test_one_naming() -> None:
+    assert [symbology_name(n) for n in ("Code 128", "CODE128", "QR Code", "QRCODE", "DataMatrix", "EAN-13", "I25")] == [
+        "CODE128", "CODE128", "QRCODE", "QRCODE", "DATAMATRIX", "EAN13", "ITF"]
