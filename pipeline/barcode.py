@@ -11,7 +11,7 @@ from PIL import Image
 from pipeline.document import Barcode
 from pipeline.errors import ToolMissing
 
-__all__ = ["PageMarker", "decode_page", "split_page_marker", "symbology_name"]
+__all__ = ["PageMarker", "decode_page", "split_page_marker", "symbology_name", "upright_turn"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _zxing(image: Image.Image, page: int) -> list[Barcode]:
         xs = [pos.top_left.x, pos.top_right.x, pos.bottom_left.x, pos.bottom_right.x]
         ys = [pos.top_left.y, pos.top_right.y, pos.bottom_left.y, pos.bottom_right.y]
         rect = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
-        out.append(Barcode(symbology_name(str(r.format)), data, page, rect))
+        out.append(Barcode(symbology_name(str(r.format)), data, page, rect, int(r.orientation)))
     return out
 
 
@@ -86,6 +86,17 @@ def _pyzbar(image: Image.Image, page: int) -> list[Barcode]:
             r = symbol.rect
             out.append(Barcode(symbology_name(symbol.type), data, page, (r.left, r.top, r.width, r.height)))
     return out
+
+
+def upright_turn(codes: tuple[Barcode, ...]) -> int:
+    """Degrees to turn the page (counter-clockwise, as PIL does) so its codes read upright.
+
+    A delivery sheet's codes are printed upright, so a code read at -90, 180 or 90 degrees says
+    how the page went through the scanner; it is a surer sign than text orientation detection.
+    Returns 0 when no code says, or when codes disagree.
+    """
+    turns = {round(c.orientation / 90) * 90 % 360 for c in codes if c.orientation is not None}
+    return turns.pop() if len(turns) == 1 else 0
 
 
 def decode_page(image: Image.Image, page: int) -> tuple[Barcode, ...]:

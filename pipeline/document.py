@@ -69,6 +69,7 @@ class Barcode:
     data: str
     page: int
     rect: tuple[int, int, int, int] = (0, 0, 0, 0)  # left, top, width, height
+    orientation: int | None = None  # degrees the code is turned, where the decoder says
 
     def to_json(self) -> dict[str, Any]:
         return {"symbology": self.symbology, "data": self.data, "page": self.page}

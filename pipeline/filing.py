@@ -141,7 +141,23 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _pdf_bytes(doc: ScanDoc, kind: str) -> bytes:
-    """The document's pages from the original file, without re-encoding them."""
+    """The document's pages from the original file, without re-encoding them, shown upright."""
+    data = _original_pages(doc, kind)
+    turns = [(-p.rotated) % 360 for p in doc.pages]  # PDF /Rotate is clockwise; ours is not
+    if not any(turns):
+        return data
+    # Pages scanned sideways or upside down are turned for viewing with /Rotate: the scanned
+    # image itself stays exactly as it was.
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        for page, turn in zip(pdf.pages, turns):
+            if turn:
+                page.rotate(turn, relative=True)
+        buf = io.BytesIO()
+        pdf.save(buf)
+        return buf.getvalue()
+
+
+def _original_pages(doc: ScanDoc, kind: str) -> bytes:
     if kind == "pdf":
         with pikepdf.open(doc.source) as src:
             out = pikepdf.new()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline.barcode import PageMarker, decode_page, split_page_marker
+from pipeline.barcode import PageMarker, decode_page, split_page_marker, upright_turn
 from pipeline.checks import (
     PageReading,
     check_customer,
@@ -157,14 +157,23 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
     if is_blank(img, raw.dpi):
         log.debug("page %d: blank", raw.number)
         return PageResult(Page(raw.number, dpi=raw.dpi, blank=True))
-    img, angle = deskew(img, raw.dpi)
-    clean = clean_for_ocr(img, raw.dpi)
-    _, rotate, rot_conf = engine.osd(clean, raw.dpi)
-    if rotate in (90, 180, 270) and rot_conf >= ROTATE_MIN_CONF:
-        # PIL turns counter-clockwise; tesseract's "Rotate" is clockwise.
-        img = img.rotate(-rotate, expand=True)
-        clean = clean.rotate(-rotate, expand=True)
+    # Upright first: by the barcodes' orientation when there are any (sure), else by tesseract's
+    # OSD when it is confident; then level. `turn` is counter-clockwise, as PIL turns.
     barcodes = decode_page(img, raw.number)
+    turn = upright_turn(barcodes)
+    if turn:
+        img = img.rotate(turn, expand=True)
+    img, angle = deskew(img, raw.dpi)
+    if turn or angle:
+        barcodes = decode_page(img, raw.number)  # positions on the page as it is now read
+    clean = clean_for_ocr(img, raw.dpi)
+    if not turn:
+        _, rotate, rot_conf = engine.osd(clean, raw.dpi)
+        if rotate in (90, 180, 270) and rot_conf >= ROTATE_MIN_CONF:
+            turn = -rotate % 360  # tesseract's "Rotate" is clockwise
+            img, angle = deskew(img.rotate(turn, expand=True), raw.dpi)
+            clean = clean_for_ocr(img, raw.dpi)
+            barcodes = decode_page(img, raw.number)
     # OSD's script guess is too unsure to pick languages by (it called a Chinese sheet Latin),
     # so the first reading uses every configured language.
     words = engine(clean)
@@ -178,7 +187,7 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
     found = extract_fields(layout)
     found.items = [_reread_row(row, clean, engine, layout.unit) for row in found.items]
     text = words_to_text(words)
-    page = Page(raw.number, None, raw.dpi, barcodes, words, text, rotated=rotate if rot_conf >= ROTATE_MIN_CONF else 0, skew=angle)
+    page = Page(raw.number, None, raw.dpi, barcodes, words, text, rotated=turn, skew=angle)
     reading = PageReading(page, layout, found, np.asarray(img))
     text_dn = _text_delivery_number(reading)
     dn, source, marker = _delivery_number(barcodes, text_dn, text)

@@ -47,3 +47,13 @@ def test_page_marker(data: str, dn: str, page: int | None, of: int | None) -> No
 def test_one_naming() -> None:
     assert [symbology_name(n) for n in ("Code 128", "CODE128", "QR Code", "QRCODE", "DataMatrix", "EAN-13", "I25")] == [
         "CODE128", "CODE128", "QRCODE", "QRCODE", "DATAMATRIX", "EAN13", "ITF"]
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_upright_turn_from_the_codes(turn: int) -> None:
+    from pipeline.barcode import upright_turn
+
+    rng = random.Random(8)
+    sheet = random_sheet(rng, barcode="code128")
+    page = render_sheet(sheet, dpi=150, rng=rng)[0].rotate(turn, expand=True)
+    assert upright_turn(decode_page(page, 1)) == (-turn) % 360
