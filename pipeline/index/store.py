@@ -330,8 +330,9 @@ class IndexStore:
 
 
 def _is_customer_folder(name: str) -> bool:
-    # `_quarantine`, `_index` and the like are ours; `_unknown` holds sheets with no customer.
-    return name == "_unknown" or not name.startswith(("_", "."))
+    # `_quarantine`, `_index` and the like are ours; `_unknown` holds sheets with no customer and
+    # `_other` pages that are not sign-off sheets: both are filed documents.
+    return name in ("_unknown", "_other") or not name.startswith(("_", "."))
 
 
 def _walk_json(folder: Path) -> Iterator[Path]:

@@ -74,3 +74,12 @@ def test_deskew_finds_the_angle() -> None:
     assert abs(estimate_skew(tilted, 150) + 2.0) <= 0.3
     level, angle = deskew(tilted, 150)
     assert abs(angle + 2.0) <= 0.3 and level.size == tilted.size
+
+
+def test_a_page_with_one_line_of_thin_print_is_not_blank() -> None:
+    from PIL import ImageFont
+
+    img = Image.new("L", (2480, 3508), 255)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf", 42)
+    ImageDraw.Draw(img).text((250, 400), "Please find enclosed our invoice for October.", font=font, fill=0)
+    assert not is_blank(img, 300)
