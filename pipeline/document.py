@@ -123,6 +123,7 @@ class ScanDoc:
     delivery_number_source: str | None = None  # "barcode" or "text"
     fields: dict[str, FieldResult] = field(default_factory=dict)
     customer_id: str | None = None
+    notes: tuple[str, ...] = ()  # things a person should know, e.g. barcode and text disagree
 
     @property
     def page_numbers(self) -> list[int]:
@@ -163,5 +164,6 @@ class ScanDoc:
             "barcodes": [b.to_json() for b in self.barcodes],
             "fields": fields,
             "complete": self.complete,
+            "notes": list(self.notes),
             "text": self.text,
         }

@@ -53,6 +53,7 @@ class PageResult:
     kind: str = "other"
     delivery_number: str | None = None
     dn_source: str | None = None
+    dn_note: str | None = None  # the printed number disagrees with the barcode's
     marker: PageMarker | None = None
     fields: dict[str, FieldResult] = field(default_factory=dict)
     items: FieldResult | None = None
@@ -70,6 +71,13 @@ def _text_delivery_number(reading: PageReading) -> str | None:
     for m in _DN_TOKEN.finditer(value.first_line):
         if any(ch.isdigit() for ch in m.group()):
             return m.group().strip("./")
+    return None
+
+
+def _disagreement(dn: str | None, source: str | None, text_dn: str | None) -> str | None:
+    """Codes that pass their checksum are trusted over OCR, but never silently."""
+    if source == "barcode" and text_dn and _norm_dn(text_dn) != _norm_dn(dn or ""):
+        return f"barcode says {dn}, printed text reads {text_dn}"
     return None
 
 
@@ -191,13 +199,14 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
     reading = PageReading(page, layout, found, np.asarray(img))
     text_dn = _text_delivery_number(reading)
     dn, source, marker = _delivery_number(barcodes, text_dn, text)
+    dn_note = _disagreement(dn, source, text_dn)
     if marker is None or marker.page is None:
         pm = _page_marker_from_text(text)
         if pm:
             marker = PageMarker(dn or "", pm[0], pm[1])
     label_fields = {h.field for h in found.labels}
     kind = page_kind(label_fields, found.table_header is not None, dn is not None)
-    result = PageResult(page, kind, dn, source, marker, label_fields=label_fields)
+    result = PageResult(page, kind, dn, source, marker, label_fields=label_fields, dn_note=dn_note)
     if kind == "signoff":
         v = found.values
         result.fields = {
@@ -264,6 +273,7 @@ def build_documents(
             (p.delivery_number for p in group if p.delivery_number), None
         )
         dn_source = next((p.dn_source for p in group if p.delivery_number == dn), None)
+        notes = tuple(p.dn_note for p in group if p.dn_note)
         fields: dict[str, FieldResult] = {}
         customer_id = None
         if kind == "signoff":
@@ -282,6 +292,7 @@ def build_documents(
                 kind=kind,
                 delivery_number=dn,
                 delivery_number_source=dn_source,
+                notes=notes,
                 fields=fields,
                 customer_id=customer_id,
             )
