@@ -206,7 +206,7 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
             marker = PageMarker(dn or "", pm[0], pm[1])
     label_fields = {h.field for h in found.labels}
     kind = page_kind(label_fields, found.table_header is not None, dn is not None)
-    result = PageResult(page, kind, dn, source, marker, label_fields=label_fields, dn_note=dn_note)
+    result = PageResult(page, kind, dn, source, marker=marker, label_fields=label_fields, dn_note=dn_note)
     if kind == "signoff":
         v = found.values
         result.fields = {
