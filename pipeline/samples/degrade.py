@@ -12,7 +12,7 @@ from pipeline.samples.render import A4_MM
 
 __all__ = ["DEGRADE_LEVELS", "degrade"]
 
-DEGRADE_LEVELS = ("none", "mild")
+DEGRADE_LEVELS = ("none", "mild", "heavy")
 _TILE = 1024
 
 
@@ -32,10 +32,15 @@ def degrade(page: Image.Image, rng: random.Random, *, level: str = "mild") -> Im
     a few dark speckles, grey ("L") three times in four (else colour is kept), and JPEG artefacts
     (quality 70-85) about half the time. Printed 10 pt text stays readable and barcodes decode.
 
+    "heavy" is a tired scanner or a fax-grade copy: a skew of up to ±2.5 degrees, a little more blur
+    (0.8-1.3 px), stronger noise (sigma 8-13), always grey, and many speckles (60-220 dust dots, some
+    larger, plus short hair-like scratches), no JPEG: the caller thresholds it to bitonal. Printed 10 pt
+    text stays humanly legible at 150 dpi.
+
     Args:
         page: A clean page as `render_sheet` or `blank_page` returns it.
         rng: Source of every random choice (same seed, same result).
-        level: "none" (an unchanged copy) or "mild".
+        level: "none" (an unchanged copy), "mild" or "heavy".
 
     Returns:
         A new image ("L" or "RGB") with ``info["dpi"]`` kept.
@@ -49,6 +54,8 @@ def degrade(page: Image.Image, rng: random.Random, *, level: str = "mild") -> Im
         return out
     scale = dpi / 300.0
     np_rng = np.random.default_rng(rng.getrandbits(64))
+    if level == "heavy":
+        return _degrade_heavy(page, rng, np_rng, dpi, scale)
     grey = rng.random() < 0.75
     img = page.convert("L" if grey else "RGB")
     white = 255 if grey else (255, 255, 255)
@@ -73,6 +80,28 @@ def degrade(page: Image.Image, rng: random.Random, *, level: str = "mild") -> Im
     return out
 
 
+def _degrade_heavy(
+    page: Image.Image, rng: random.Random, np_rng: np.random.Generator, dpi: float, scale: float
+) -> Image.Image:
+    """The "heavy" level (see `degrade`): grey, skewed, noisy, blurred and dusty; no JPEG step."""
+    img = page.convert("L")
+    img = img.rotate(rng.uniform(-2.5, 2.5), resample=Image.Resampling.BICUBIC, expand=False, fillcolor=255)
+    img = _add_noise(img, np_rng, rng.uniform(8.0, 13.0))
+    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.8, 1.3)))
+    img = _add_noise(img, np_rng, rng.uniform(2.0, 4.0))
+    paper = rng.randint(4, 14)
+    img = img.point([max(0, v - paper) for v in range(256)])
+    _speckle(img, rng, scale, count=(60, 220), radius=(1.0, 3.5))
+    draw = ImageDraw.Draw(img)
+    w, h = img.size
+    for _ in range(rng.randint(0, 4)):  # hairs and scratches on the glass
+        x, y = rng.randrange(w), rng.randrange(h)
+        dx, dy = rng.uniform(-40, 40) * scale, rng.uniform(-40, 40) * scale
+        draw.line([(x, y), (x + dx, y + dy)], fill=rng.randint(40, 120), width=max(1, round(scale * 2)))
+    img.info["dpi"] = (dpi, dpi)
+    return img
+
+
 def _add_noise(img: Image.Image, np_rng: np.random.Generator, sigma: float) -> Image.Image:
     """Add gaussian luminance noise of `sigma` (the same on every channel).
 
@@ -89,12 +118,19 @@ def _add_noise(img: Image.Image, np_rng: np.random.Generator, sigma: float) -> I
     return ImageChops.add(img, noise, scale=1.0, offset=-128)
 
 
-def _speckle(img: Image.Image, rng: random.Random, scale: float) -> None:
-    """Scatter a few small dark dots (dust on the glass) over the page, in place."""
+def _speckle(
+    img: Image.Image,
+    rng: random.Random,
+    scale: float,
+    *,
+    count: tuple[int, int] = (4, 24),
+    radius: tuple[float, float] = (1.0, 2.5),
+) -> None:
+    """Scatter small dark dots (dust on the glass) over the page, in place."""
     draw = ImageDraw.Draw(img)
     w, h = img.size
-    for _ in range(rng.randint(4, 24)):
-        r = max(1, round(rng.uniform(1.0, 2.5) * scale))
+    for _ in range(rng.randint(*count)):
+        r = max(1, round(rng.uniform(*radius) * scale))
         x, y = rng.randrange(r, w - r), rng.randrange(r, h - r)
         v = rng.randint(20, 110)
         draw.ellipse([x - r, y - r, x + r, y + r], fill=v if img.mode == "L" else (v, v, v))

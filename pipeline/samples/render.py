@@ -375,8 +375,8 @@ def render_sheet(sheet: SheetTruth, *, dpi: int = 300, rng: random.Random | None
     """
     if sheet.pages not in (1, 2):
         raise ValueError(f"a sheet has 1 or 2 pages, not {sheet.pages}")
-    if not sheet.items:
-        raise ValueError("a sheet needs at least one item")
+    if not sheet.items and sheet.pages != 1:
+        raise ValueError("a sheet with an empty item table has one page")
     if rng is None:
         seed = zlib.crc32(json.dumps(sheet.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
         rng = random.Random(seed)
@@ -577,7 +577,8 @@ def _lines_block(pg: _Page, sheet: SheetTruth, key: str, values: Sequence[str], 
 
 
 def _customer_block(pg: _Page, sheet: SheetTruth) -> _Block:
-    return _lines_block(pg, sheet, "customer", (sheet.customer, *sheet.address))
+    values = (sheet.customer, *sheet.address) if sheet.customer else ()  # blank: the label over an empty line
+    return _lines_block(pg, sheet, "customer", values)
 
 
 def _receiver_block(pg: _Page, sheet: SheetTruth) -> _Block:
@@ -662,9 +663,10 @@ def _items_block(pg: _Page, sheet: SheetTruth, items: Sequence[ItemTruth], *, co
     s = pg.s
     heads = (s.words["col_sku"], s.words["col_desc"], s.words["col_qty"])
     pad = s.px(3)
-    sku_w = max(pg.bold.getlength(heads[0]), *(pg.body.getlength(i.sku) for i in sheet.items)) + 2 * pad
-    qty_w = max(pg.bold.getlength(heads[2]), *(pg.body.getlength(i.qty_text) for i in sheet.items)) + 2 * pad
-    desc_need = max(pg.bold.getlength(heads[1]), *(pg.body.getlength(i.description) for i in sheet.items)) + 2 * pad
+    # An empty table (items=()) still gets its label and column heads, as a pre-printed form would.
+    sku_w = max([pg.bold.getlength(heads[0]), *(pg.body.getlength(i.sku) for i in sheet.items)]) + 2 * pad
+    qty_w = max([pg.bold.getlength(heads[2]), *(pg.body.getlength(i.qty_text) for i in sheet.items)]) + 2 * pad
+    desc_need = max([pg.bold.getlength(heads[1]), *(pg.body.getlength(i.description) for i in sheet.items)]) + 2 * pad
     full = pg.right - pg.left
     width = min(full, max(sku_w + qty_w + desc_need + s.px(10), round(full * s.table_frac)))
     x0 = pg.left

@@ -12,6 +12,7 @@ __all__ = [
     "LANGUAGES",
     "LAYOUTS",
     "PAGE_KINDS",
+    "ROTATIONS",
     "TIME_STYLES",
     "ItemTruth",
     "SampleFile",
@@ -24,7 +25,8 @@ LANGUAGES = ("en", "sv", "zh")
 LAYOUTS = ("left", "above")
 TIME_STYLES = ("printed", "stamped", "empty")
 BARCODE_KINDS = ("code128", "qr", "both")
-PAGE_KINDS = ("sheet", "blank")
+PAGE_KINDS = ("sheet", "blank", "other")  # "other": an invoice or cover letter, not a sign-off sheet
+ROTATIONS = (0, 90, 180, 270)
 
 _TRUTH_VERSION = 1
 
@@ -60,10 +62,10 @@ class SheetTruth:
     delivery_number: str  # e.g. "DN-2026-004817"
     language: str  # "en" | "sv" | "zh": which label vocabulary
     layout: str  # "left" (labels left of values) | "above" (labels above values)
-    customer: str
-    customer_id: str
+    customer: str  # "" when the customer field is left blank
+    customer_id: str  # "" when the customer field is left blank
     address: tuple[str, ...]
-    items: tuple[ItemTruth, ...]
+    items: tuple[ItemTruth, ...]  # () when the item table is empty
     time: str | None  # ISO minute "YYYY-MM-DDTHH:MM"; None when the field is left empty
     time_text: str | None  # exactly what is printed or stamped
     time_style: str  # "printed" | "stamped" | "empty"
@@ -72,6 +74,7 @@ class SheetTruth:
     barcode: str  # "code128" | "qr" | "both"
     pages: int = 1
     remarks: str | None = None
+    rotation: int = 0  # degrees the scanned page(s) are turned clockwise: 0, 90, 180 or 270
 
     @property
     def barcode_payloads(self) -> tuple[str, ...]:
@@ -84,20 +87,24 @@ class SheetTruth:
     def expected_status(self) -> dict[str, str]:
         """The field statuses a perfect reader reports for the required fields."""
         return {
-            "customer": "ok",
-            "items": "ok",
+            "customer": "ok" if self.customer else "missing",
+            "items": "ok" if self.items else "missing",
             "time": "missing" if self.time is None else "ok",
             "signature": "ok" if self.signed else "missing",
         }
 
     @property
     def complete(self) -> bool:
-        """Whether a perfect reader finds the sheet complete (dated and signed)."""
-        return self.time is not None and self.signed
+        """Whether a perfect reader finds the sheet complete (customer, items, dated and signed)."""
+        return bool(self.customer) and bool(self.items) and self.time is not None and self.signed
 
     def to_json(self) -> dict[str, Any]:
-        """Return a plain JSON-able dict (derived `expected`/`complete` keys are informative only)."""
-        return {
+        """Return a plain JSON-able dict (derived `expected`/`complete` keys are informative only).
+
+        ``rotation`` is written only when not 0, so an upright sheet's JSON (which seeds `render_sheet`'s
+        default generator) is the same as before the field existed.
+        """
+        d: dict[str, Any] = {
             "delivery_number": self.delivery_number,
             "language": self.language,
             "layout": self.layout,
@@ -116,6 +123,9 @@ class SheetTruth:
             "expected": self.expected_status,
             "complete": self.complete,
         }
+        if self.rotation:
+            d["rotation"] = self.rotation
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SheetTruth:
@@ -136,6 +146,7 @@ class SheetTruth:
             barcode=d["barcode"],
             pages=int(d.get("pages", 1)),
             remarks=d.get("remarks"),
+            rotation=int(d.get("rotation", 0)),
         )
 
 
@@ -145,16 +156,23 @@ class SampleFile:
 
     path: Path
     sheets: tuple[SheetTruth, ...]  # in file order
-    page_kinds: tuple[str, ...]  # per page of the file: "sheet" | "blank"
+    page_kinds: tuple[str, ...]  # per page of the file: "sheet" | "blank" | "other"
+    profile: str | None = None  # how it was scanned ("scanner" | "heavy"); None for the demo set
+    dpi: int | None = None  # scan resolution; None when not recorded
 
     def to_json(self) -> dict[str, Any]:
-        """Return a plain JSON-able dict."""
-        return {
+        """Return a plain JSON-able dict (``profile``/``dpi`` only when recorded)."""
+        d: dict[str, Any] = {
             "path": str(self.path),
             "name": self.path.name,
             "sheets": [s.to_json() for s in self.sheets],
             "page_kinds": list(self.page_kinds),
         }
+        if self.profile is not None:
+            d["profile"] = self.profile
+        if self.dpi is not None:
+            d["dpi"] = self.dpi
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SampleFile:
@@ -163,6 +181,8 @@ class SampleFile:
             path=Path(d["path"]),
             sheets=tuple(SheetTruth.from_json(s) for s in d["sheets"]),
             page_kinds=tuple(d["page_kinds"]),
+            profile=d.get("profile"),
+            dpi=int(d["dpi"]) if d.get("dpi") is not None else None,
         )
 
 
