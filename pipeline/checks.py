@@ -11,7 +11,7 @@ import numpy as np
 from pipeline.dates import find_datetime, is_plausible
 from pipeline.document import FieldResult, FieldStatus, Page
 from pipeline.fields import PageFields, ValueRegion
-from pipeline.ink import find_ruled_boxes, measure_ink
+from pipeline.ink import find_ruled_boxes, has_writing_line, measure_ink
 from pipeline.layout import Box, Layout
 
 __all__ = ["PageReading", "check_customer", "check_items", "check_signature", "check_text_field", "check_time"]
@@ -41,8 +41,15 @@ def _printed(reading: PageReading) -> list[Box]:
 
 
 def _ink_near(reading: PageReading, value: ValueRegion) -> bool:
-    ink = measure_ink(reading.grey, value.region, reading.layout.unit, exclude=_printed(reading))
-    return ink.present
+    """Is something written where the value belongs, though nothing could be read there?"""
+    unit = reading.layout.unit
+    places = list(value.places) or [value.region]
+    # A line to write on shows which side the value goes (right in one layout, below in the
+    # other); without one, both are looked at. The other side may hold a box or strokes that
+    # belong to the next field.
+    lined = [p for p in places if has_writing_line(reading.grey, p, unit)]
+    printed = _printed(reading)
+    return any(measure_ink(reading.grey, p, unit, exclude=printed).present for p in (lined or places))
 
 
 def _letters(text: str) -> int:
@@ -87,7 +94,9 @@ def check_time(
 
 
 def check_items(readings: list[PageReading]) -> FieldResult:
-    rows = [r for reading in readings for r in reading.found.items]
+    # A "row" read with next to no confidence and no quantity is scanner dirt or a rule's
+    # remains in an empty table, not an item line someone must look at.
+    rows = [r for reading in readings for r in reading.found.items if r.qty is not None or r.conf >= 35]
     headers = [reading for reading in readings if reading.found.table_header is not None]
     good = [r for r in rows if r.qty is not None and (r.sku or r.description)]
     if good:

@@ -23,7 +23,8 @@ class ValueRegion:
     words: tuple[Word, ...]
     lines: tuple[tuple[Word, ...], ...]  # the value's words line by line
     region: Box  # where the value would be written
-    direction: str  # "right" or "below"
+    direction: str  # "right", "below", or "empty" (nothing read: see `places`)
+    places: tuple[Box, ...] = ()  # for "empty": right of the label, and below it
 
     @property
     def text(self) -> str:
@@ -163,7 +164,7 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
     if words:
         return ValueRegion(hit, words, tuple(lines_out), below_region, "below")
     # Nothing read: the caller looks for ink (handwriting) right of and below the label.
-    return ValueRegion(hit, (), (), Box.around([right_region, below_region]), "empty")
+    return ValueRegion(hit, (), (), Box.around([right_region, below_region]), "empty", (right_region, below_region))
 
 
 _MAX_LINES = {"signature": 1, "customer": 4, "time": 2, "receiver": 1, "delivery_number": 1, "remarks": 3, "customer_id": 1}

@@ -9,7 +9,7 @@ import numpy as np
 
 from pipeline.layout import Box
 
-__all__ = ["InkReading", "find_ruled_box", "find_ruled_boxes", "measure_ink", "rule_mask"]
+__all__ = ["InkReading", "find_ruled_box", "find_ruled_boxes", "has_writing_line", "measure_ink", "rule_mask"]
 
 INK = 140
 RULE_INK = 185
@@ -49,6 +49,14 @@ def rule_mask(mask: np.ndarray, unit: float) -> np.ndarray:
     grown[:, 1:] |= rules[:, :-1]
     grown[:, :-1] |= rules[:, 1:]
     return grown
+
+
+def has_writing_line(grey: np.ndarray, region: Box, unit: float) -> bool:
+    """Does a horizontal rule at least 4 text heights long run through `region` (a line to write on)?"""
+    x0, y0, x1, y1 = _clip(region, grey.shape)
+    if x1 - x0 < 4 * unit or y1 <= y0:
+        return False
+    return bool(_runs(grey[y0:y1, x0:x1] < RULE_INK, int(4 * unit), axis=1).any())
 
 
 def _clip(box: Box, shape: tuple[int, int]) -> tuple[int, int, int, int]:

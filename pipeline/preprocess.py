@@ -86,6 +86,23 @@ def deskew(img: Image.Image, dpi: int) -> tuple[Image.Image, float]:
     return img.rotate(angle, resample=Image.BICUBIC, expand=False, fillcolor=fill), angle
 
 
+def _grow(mask: np.ndarray, px: int = 2) -> np.ndarray:
+    grown = mask.copy()
+    for s in range(1, px + 1):
+        grown[s:, :] |= mask[:-s, :]
+        grown[:-s, :] |= mask[s:, :]
+        grown[:, s:] |= mask[:, :-s]
+        grown[:, :-s] |= mask[:, s:]
+    return grown
+
+
+def _rules(mask: np.ndarray, dpi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal rules (half an inch or longer) and vertical ones (0.3 inch or longer)."""
+    from pipeline.ink import _runs  # the run finder is shared with the ink measurements
+
+    return _runs(mask, max(20, int(0.5 * dpi)), axis=1), _runs(mask, max(12, int(0.3 * dpi)), axis=0)
+
+
 def remove_rules(img: Image.Image, dpi: int) -> Image.Image:
     """Whiten long straight rules (table grids, boxes, underlines) so tesseract reads cell text.
 
@@ -93,44 +110,44 @@ def remove_rules(img: Image.Image, dpi: int) -> Image.Image:
     taken out, the cells read as ordinary text. Only OCR sees this copy: barcodes and the
     signature check look at the page as scanned.
     """
-    from pipeline.ink import _runs  # the run finder is shared with the ink measurements
-
     grey = np.asarray(img.convert("L"))
-    mask = grey < 160
-    rules = _runs(mask, max(20, int(0.5 * dpi)), axis=1) | _runs(mask, max(12, int(0.3 * dpi)), axis=0)
+    horizontal, vertical = _rules(grey < 160, dpi)
+    rules = horizontal | vertical
     if not rules.any():
         return img
-    grown = rules.copy()
-    for s in (1, 2):
-        grown[s:, :] |= rules[:-s, :]
-        grown[:-s, :] |= rules[s:, :]
-        grown[:, s:] |= rules[:, :-s]
-        grown[:, :-s] |= rules[:, s:]
     out = grey.copy()
-    out[grown] = 255
+    out[_grow(rules)] = 255
     return Image.fromarray(out)
 
 
 def clean_for_ocr(img: Image.Image, dpi: int) -> Image.Image:
     """The copy of a page tesseract reads: rules, signatures, stamp frames and codes taken out.
 
-    After the rules go, any connected blob taller or wider than printed glyphs ever are
-    (a signature's strokes, a stamp's frame, a QR code) is whitened: tesseract otherwise merges
-    it with the label beside it and reads neither. Field checks still look at the page as scanned.
+    Any connected blob taller or wider than printed glyphs ever are (a signature's strokes, a
+    stamp's frame, a QR code, a table's vertical grid) is whitened, and so are the rules:
+    tesseract otherwise merges them with the label beside them and reads neither. Blobs are
+    found before the vertical rules go, which would cut a signature into glyph-sized pieces.
+    Field checks still look at the page as scanned.
     """
     import cv2
 
-    grey = np.asarray(remove_rules(img, dpi).convert("L")).copy()
-    ink = (grey < 160).astype(np.uint8)
+    grey = np.asarray(img.convert("L")).copy()
+    mask = grey < 160
+    horizontal, vertical = _rules(mask, dpi)
+    ink = (mask & ~_grow(horizontal)).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if n > 1:
+        w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+        big = (h > 0.5 * dpi) | (w > 1.0 * dpi)
+        big[0] = False  # the background
+        if big.any():
+            # Take the blob's grey halo and its stray bits (an i-dot, a t-bar) with it: left
+            # behind, their ghost still made tesseract drop the label beside the signature.
+            gone = big[labels].astype(np.uint8)
+            reach = max(3, int(0.05 * dpi)) | 1
+            grey[cv2.dilate(gone, np.ones((reach, reach), np.uint8)).astype(bool)] = 255
+    grey[_grow(horizontal | vertical)] = 255
     # Paper is white: scanner haze, bleed-through and the faint edges a whitened rule leaves
     # behind otherwise read as letters ("11" beside a removed rule came out as "at").
     grey[grey >= 170] = 255
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    if n <= 1:
-        return Image.fromarray(grey)
-    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-    big = (h > 0.5 * dpi) | (w > 1.0 * dpi)
-    big[0] = False  # the background
-    if big.any():
-        grey[big[labels]] = 255
     return Image.fromarray(grey)
