@@ -10,3 +10,6 @@ test-fast: setup
 .PHONY: bench
 bench:
 	bash scripts/bench.sh
+.PHONY: accuracy
+accuracy:
+	bash scripts/accuracy.sh

@@ -120,12 +120,18 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
             bottom = nxt.bottom
         words = tuple(w for ln in lines for w in ln)
         return ValueRegion(hit, words, tuple(lines), right_region, "right")
-    # Below the label, starting near its left edge.
+    # Below the label, starting near its left edge: the left edge of the words it is printed
+    # with, when the label is only the end of them ("Mottaget (datum/tid):" matched as "datum tid").
+    anchor = hit.box.left
+    for w in reversed(line.words[: hit.first_word]):
+        if anchor - w.right > 1.5 * unit:
+            break
+        anchor = w.left
     below_region = Box(
-        hit.box.left - 1.0 * unit,
+        anchor - 1.0 * unit,
         hit.box.bottom + 0.2 * unit,
-        min(layout.page_width, hit.box.left + 0.45 * layout.page_width),
-        hit.box.bottom + 3.2 * unit,
+        min(layout.page_width, anchor + 0.45 * layout.page_width),
+        hit.box.bottom + 4.0 * unit,
     )
     lines_out: list[tuple[Word, ...]] = []
     bottom = line.bottom
@@ -133,15 +139,16 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
         if len(lines_out) >= max_lines:
             break
         nxt = layout.lines[li]
-        if nxt.top - bottom > (2.6 if not lines_out else 1.8) * unit:
+        if nxt.top - bottom > (3.4 if not lines_out else 1.8) * unit:  # a stamp sits in its frame
             break
-        idx = [i for i, w in enumerate(nxt.words) if w.left >= hit.box.left - 1.5 * unit]
+        idx = [i for i, w in enumerate(nxt.words) if w.left >= anchor - 1.5 * unit]
         if not idx:
             if lines_out:
                 break
             continue
         first = idx[0]
-        if nxt.words[first].left > hit.box.left + 4 * unit:
+        # A value below may sit a little to the right of its label (a stamp seldom lands square).
+        if nxt.words[first].left > anchor + max(4 * unit, 0.2 * layout.page_width):
             if lines_out:
                 break
             continue

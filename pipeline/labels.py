@@ -32,7 +32,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "received", "received date", "received time", "received date time", "received at",
         "date of receipt", "time of receipt", "date and time of receipt", "receipt date",
         "date", "time", "date time", "delivery date",
-        "mottaget", "mottagningsdatum", "datum", "tid", "datum tid", "mottaget datum",
+        "mottaget", "mottagningsdatum", "datum", "tid", "datum tid", "mottaget datum", "mottaget datum tid",
         "签收时间", "签收日期", "日期", "时间", "收货时间",
     ),
     "receiver": (
