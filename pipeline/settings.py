@@ -90,12 +90,13 @@ def load_settings(
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
     names = {f.name for f in fields(Settings)} - {"config_file"}
-    values: dict[str, Any] = {}
+    # Each value remembers where a relative path in it starts: the config file's folder for
+    # values from the file, the working directory for values from the environment or flags.
+    values: dict[str, tuple[Any, Path]] = {}
 
     path = config or (Path(env["SIGNOFF_CONFIG"]) if env.get("SIGNOFF_CONFIG") else None)
     if path is None and (cwd / CONFIG_NAME).is_file():
         path = cwd / CONFIG_NAME
-    base = cwd
     if path is not None:
         path = (cwd / path).resolve()
         if not path.is_file():
@@ -107,33 +108,29 @@ def load_settings(
         unknown = set(data) - names
         if unknown:
             raise ConfigError(f"{path}: unknown key(s): {', '.join(sorted(unknown))}")
-        values.update({k: _parse(k, v) for k, v in data.items()})
-        base = path.parent
+        values.update({k: (_parse(k, v), path.parent) for k, v in data.items()})
     for name in names:
         raw = env.get(f"SIGNOFF_{name.upper()}")
         if raw is not None and raw != "":
-            values[name] = _parse(name, raw)
-    env_base = cwd
+            values[name] = (_parse(name, raw), cwd)
     for name, raw in flags.items():
         if raw is not None and name in names:
-            values[name] = _parse(name, raw)
+            values[name] = (_parse(name, raw), cwd)
 
-    settings = replace(Settings(), **values, config_file=path)
-    # Paths from the config file are relative to it; from env or flags, to the working directory.
-    def absolute(p: Path | None, key: str) -> Path | None:
-        if p is None or p.is_absolute():
-            return p
-        from_file = path is not None and key in data_keys and key not in overridden
-        return ((base if from_file else env_base) / p).resolve()
+    def absolute(key: str, default: Path | None) -> Path | None:
+        value, base = values.get(key, (None, cwd))
+        if value is None and default is not None:
+            value, base = default, cwd  # not set, or set to "": the default beside the cwd
+        if value is None or value.is_absolute():
+            return value
+        return (base / value).resolve()
 
-    data_keys = set(data) if path is not None else set()
-    overridden = {n for n in names if env.get(f"SIGNOFF_{n.upper()}")} | {
-        n for n, v in flags.items() if v is not None
-    }
-    settings = replace(
-        settings,
-        inbox=absolute(settings.inbox, "inbox") or cwd / "inbox",
-        archive=absolute(settings.archive, "archive") or cwd / "archive",
-        customers=absolute(settings.customers, "customers"),
-    )
-    return settings.validate()
+    plain = {k: v for k, (v, _) in values.items() if k not in ("inbox", "archive", "customers")}
+    return replace(
+        Settings(),
+        **plain,
+        inbox=absolute("inbox", Path("inbox")),
+        archive=absolute("archive", Path("archive")),
+        customers=absolute("customers", None),
+        config_file=path,
+    ).validate()
