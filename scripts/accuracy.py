@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 from pipeline.samples import PROFILES, load_truth, write_corpus, write_customers_csv, write_truth
+from pipeline.samples.fax import FAX_DPI, word_recall, write_fax_set
 from pipeline.samples.score import format_score, score
 from pipeline.samples.truth import SampleFile
 
@@ -80,6 +82,59 @@ def _read(files: list[SampleFile], workdir: Path, jobs: int, signoff: list[str])
     return records
 
 
+def _tesseract_text(image: Path, scale: int, workdir: Path) -> str:
+    """Plain tesseract (default page segmentation, every language) on an image, optionally enlarged first."""
+    from PIL import Image
+
+    src = image
+    if scale != 1:
+        src = workdir / f"{image.stem}-x{scale}.png"
+        with Image.open(image) as im:
+            im.convert("L").resize((im.width * scale, im.height * scale), Image.Resampling.LANCZOS).save(
+                src, dpi=(FAX_DPI * scale, FAX_DPI * scale)
+            )
+    argv = ["tesseract", str(src), "-", "-l", "eng+swe+chi_sim", "--dpi", str(FAX_DPI * scale)]
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    return subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout
+
+
+def _fax(workdir: Path, count: int, seed: int, signoff: list[str]) -> dict[str, object]:
+    """Word recall on old 100 dpi fax-like pages: plain tesseract as they are, enlarged 2x, and signoff."""
+    folder = workdir / "fax"
+    pages = write_fax_set(folder, count=count, seed=seed)
+    out = subprocess.run(
+        [*signoff, "inspect", "--json", *(str(p.path) for p in pages)],
+        cwd=workdir, capture_output=True, text=True, check=False,
+    )
+    if out.returncode not in (0, 1):
+        raise ReaderCrashed(f"signoff inspect exited {out.returncode} on the fax pages: {out.stderr[-500:]}")
+    ours: dict[str, str] = {}
+    for line in out.stdout.splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            name = Path(rec["source"]).name
+            ours[name] = ours.get(name, "") + "\n" + (rec.get("text") or "")
+    tally = {"as_is": [0, 0], "x2": [0, 0], "signoff": [0, 0]}
+    by_lang: dict[str, list[int]] = {}
+    for page in pages:
+        for key, text in (
+            ("as_is", _tesseract_text(page.path, 1, folder)),
+            ("x2", _tesseract_text(page.path, 2, folder)),
+            ("signoff", ours.get(page.path.name, "")),
+        ):
+            found, total = word_recall(page.text, text)
+            tally[key][0] += found
+            tally[key][1] += total
+            if key == "signoff":
+                lang = by_lang.setdefault(page.language, [0, 0])
+                lang[0] += found
+                lang[1] += total
+    ratio = {k: round(f / t, 3) if t else None for k, (f, t) in tally.items()}
+    ratio["signoff_by_language"] = {k: round(f / t, 3) for k, (f, t) in sorted(by_lang.items()) if t}
+    ratio["pages"] = len(pages)
+    return ratio
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=200, help="documents per profile (default 200)")
@@ -89,6 +144,8 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2, help="parallel signoff processes (default 2)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     ap.add_argument("--signoff", help="reader command to measure (default: this virtualenv's signoff)")
+    ap.add_argument("--fax", type=int, default=12, metavar="N",
+                    help="also measure word recall on N old 100 dpi fax-like pages (default 12; 0 skips)")
     args = ap.parse_args()
     if args.count < 1 or args.jobs < 1:
         ap.error("--count and --jobs must be at least 1")
@@ -108,12 +165,21 @@ def main() -> int:
             return 3
         seconds = time.monotonic() - t0
         result = score(files, records)
+        if args.fax > 0:
+            result["fax"] = _fax(workdir, args.fax, args.seed, signoff)
     pages = sum(len(f.page_kinds) for f in files)
     result["run"] = {"files": len(files), "pages": pages, "records": len(records), "read_seconds": round(seconds, 1)}
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
         print(format_score(result))
+        if "fax" in result:
+            fx = result["fax"]
+            langs = "  ".join(f"{k} {100 * v:.0f}%" for k, v in fx["signoff_by_language"].items())
+            print(
+                f"\nwords read on {fx['pages']} old 100 dpi fax-like pages: tesseract as they are {100 * fx['as_is']:.0f}%, "
+                f"enlarged 2x {100 * fx['x2']:.0f}%, signoff {100 * fx['signoff']:.0f}% ({langs})"
+            )
         print(f"\n{len(files)} files, {pages} pages, {len(records)} records, read in {seconds:.0f}s")
     return 0
 

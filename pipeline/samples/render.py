@@ -331,6 +331,7 @@ class _Page:
         self.image = Image.new("RGB", page_size(style.dpi), "white")
         self.image.info["dpi"] = (style.dpi, style.dpi)
         self.draw = ImageDraw.Draw(self.image)
+        self.printed: list[str] = []  # every string drawn as type, in drawing order (the page's text truth)
         fam = style.family
         size = style.pt_px(pt)
         self.body = _font(fam.regular, size, fam.index)
@@ -356,6 +357,7 @@ class _Page:
 
     def text(self, xy: tuple[float, float], text: str, font: Font, fill: Ink | None = None, anchor: str = "ls") -> None:
         self.draw.text(xy, text, font=font, fill=fill or self.s.ink, anchor=anchor)
+        self.printed.append(text)
 
     def hline(self, x0: float, x1: float, y: float, width: int | None = None) -> None:
         self.draw.line([(x0, y), (x1, y)], fill=self.s.ink, width=width or self.thin)
@@ -371,7 +373,9 @@ def render_sheet(sheet: SheetTruth, *, dpi: int = 300, rng: random.Random | None
             Defaults to a generator seeded from the sheet itself, so the same sheet renders the same.
 
     Returns:
-        One RGB image per page of the sheet (`sheet.pages` of them), with ``info["dpi"]`` set.
+        One RGB image per page of the sheet (`sheet.pages` of them), with ``info["dpi"]`` set and
+        ``info["text"]`` holding every string typed on the page, one per line (stamps and handwriting
+        are drawn, not typed, and are not in it): the truth a text-recall measure compares with.
     """
     if sheet.pages not in (1, 2):
         raise ValueError(f"a sheet has 1 or 2 pages, not {sheet.pages}")
@@ -450,6 +454,7 @@ def _compose(
                 pg.hline(pg.left, pg.right, y - g // 2)
             paint(y)
             y += height
+        pg.image.info["text"] = "\n".join(pg.printed)
         return pg.image
 
     return draw
