@@ -131,13 +131,16 @@ def check_signature(readings: list[PageReading]) -> FieldResult:
         windows = [
             # A box to the right (it may start above the label and reach well below it) ...
             Box(label.right, label.top - 14 * unit, w, label.bottom + 20 * unit),
-            # ... or below it.
-            Box(label.left - 2 * unit, label.bottom - 0.5 * unit, min(w, label.left + 0.7 * w), label.bottom + 22 * unit),
+            # ... or below it. OCR may have found only the end of a long label ("签字" of "客户签字"),
+            # so the window reaches well left of it; the box must still lie under the label.
+            Box(label.left - 10 * unit, label.bottom - 0.5 * unit, min(w, label.left + 0.7 * w), label.bottom + 22 * unit),
         ]
         printed = _printed(reading)
-        for window in windows:
+        for below, window in enumerate(windows):
             # A ruled box full of printed words is a table or an address panel, not where one signs.
             boxes = [b for b in find_ruled_boxes(reading.grey, window, unit) if _words_inside(printed, b) < 2]
+            if below:
+                boxes = [b for b in boxes if b.left <= label.right and b.right >= label.left]
             if not boxes:
                 continue
             box = boxes[0]

@@ -200,11 +200,23 @@ def extract_fields(layout: Layout) -> PageFields:
     if header_line is not None:
         out.table_header = layout.lines[header_line].box
         out.items, out.table_rows_seen = _read_table(layout, header_line, columns, hits)
+    else:
+        label = _best_hit(hits, "items")
+        if label is not None:
+            out.items = _read_headerless(layout, label, hits)
+            out.table_rows_seen = len(out.items)
+            if out.items:
+                out.table_header = layout.lines[label.line].box
     return out
 
 
 def _find_table_header(layout: Layout) -> tuple[int | None, list[tuple[str, float, float]]]:
-    """The line that names at least two item columns (SKU, description, quantity...)."""
+    """The line that names at least two item columns (SKU, description, quantity...).
+
+    A header that names two columns but whose third heading was misread (a 150 dpi "Antal" read
+    "Amal", "Item No." read "tem No.") still heads the table: the words standing apart from the
+    named headings are taken as the third one, so its cells are still read.
+    """
     col_hits = find_labels(layout, COLUMN_LABELS, strict=False)
     by_line: dict[int, dict[str, LabelHit]] = {}
     for h in col_hits:
@@ -212,15 +224,91 @@ def _find_table_header(layout: Layout) -> tuple[int | None, list[tuple[str, floa
     best: tuple[int, int] | None = None
     for li, cols in by_line.items():
         kinds = set(cols)
-        if len(kinds) >= 2 and ("qty" in kinds or len(kinds) >= 3):
-            score = len(kinds)
+        if len(kinds) >= 2 and ("qty" in kinds or len(kinds) >= 3 or {"sku", "description"} <= kinds):
+            score = len(kinds) + ("qty" in kinds)
             if best is None or score > best[0]:
                 best = (score, li)
     if best is None:
         return None, []
     li = best[1]
     cols = sorted(by_line[li].values(), key=lambda h: h.box.left)
-    return li, [(h.field, h.box.left, h.box.right) for h in cols]
+    out = [(h.field, h.box.left, h.box.right) for h in cols]
+    missing = {"sku", "description", "qty"} - set(by_line[li])
+    if len(missing) == 1:
+        # One heading misread ("Item No." as "tem No.", "Antal" as "Amal"): a group of words standing
+        # apart from the named headings, left or right of all of them, is the missing column's head.
+        unit = layout.unit
+        named = [(h.box.left, h.box.right) for h in cols]
+        loose = [
+            w for w in _clean(layout.lines[li].words)
+            if sum(c.isalnum() for c in w.text) >= 2
+            and all(w.right < a - 1.5 * unit or w.left > b + 1.5 * unit for a, b in named)
+        ]
+        # Words between the same two named headings are one group; the group with most letters wins.
+        groups: dict[int, list[Word]] = {}
+        for w in loose:
+            groups.setdefault(sum(b < w.left for _, b in named), []).append(w)
+        if groups:
+            group = max(groups.values(), key=lambda ws: sum(c.isalnum() for w in ws for c in w.text))
+            if sum(c.isalnum() for w in group for c in w.text) >= 3:
+                out.append((missing.pop(), float(min(w.left for w in group)), float(max(w.right for w in group))))
+                out.sort(key=lambda c: c[1])
+    return li, out
+
+
+# A SKU: letters and digits with a dash or slash, or a letter prefix and digits ("HD-7731", "A-1001",
+# "TB-2x4-240", "PK2040"); never a plain number, which is a quantity.
+_SKU_SHAPE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9][A-Za-z0-9\-/.]{1,30}$")
+
+
+def _read_headerless(layout: Layout, label: LabelHit, hits: list[LabelHit]) -> list[ItemRow]:
+    """Item lines under an items label whose column heads could not be read.
+
+    Each line holding a SKU-shaped word and a quantity at one end (first or last, with or without
+    a unit) is a row; the words between are its description. Reading stops at the next field
+    label or a wide gap.
+    """
+    unit = layout.unit
+    label_lines = {h.line for h in hits if h.colon and h.line != label.line}
+    rows: list[ItemRow] = []
+    prev_bottom = layout.lines[label.line].bottom
+    for li in range(label.line + 1, len(layout.lines)):
+        line = layout.lines[li]
+        if line.top - prev_bottom > 3.2 * unit or li in label_lines:
+            break
+        words = _clean(line.words)
+        if words:
+            prev_bottom = line.bottom  # an unread column head or a stray line is still inside the table
+        sku_at = next((i for i, w in enumerate(words) if _SKU_SHAPE.match(w.text)), None)
+        if sku_at is None and words and re.fullmatch(r"[A-Z][A-Z0-9\-/.]{2,30}", words[0].text):
+            sku_at = 0  # a code at the start of the line with a digit misread as a letter ("PTSL")
+        if sku_at is None or len(words) < 2:
+            continue
+        rest = words[:sku_at] + words[sku_at + 1 :]
+        qty_words: list[Word] = []
+        qty = qunit = None
+        for cand in (rest[-2:], rest[-1:], rest[:2], rest[:1]):
+            # Two words are a number and its unit ("12 st"), never two numbers ("x 40 27").
+            if not cand or (len(cand) == 2 and any(c.isdigit() for c in cand[1].text)):
+                continue
+            q, u = parse_qty(" ".join(w.text for w in cand))
+            if q is not None:
+                qty, qunit, qty_words = q, u, cand
+                break
+        if qty is None:
+            continue
+        desc_words = [w for w in rest if w not in qty_words]
+        sku = re.sub(r"\s*([-/])\s*", r"\1", words[sku_at].text)
+        used = [words[sku_at], *qty_words, *desc_words]
+        conf = sum(w.conf for w in used) / len(used)
+        qb = Box.around(qty_words)
+        qty_box = Box(qb.left - 0.5 * unit, line.top - 0.4 * unit, qb.right + 1.0 * unit, line.bottom + 0.4 * unit)
+        sku_box = None
+        if words[sku_at].conf < 75 or not _SKU_SHAPE.match(words[sku_at].text):
+            b = Box.around([words[sku_at]])
+            sku_box = Box(b.left - 0.4 * unit, b.top - 0.4 * unit, b.right + 0.6 * unit, b.bottom + 0.4 * unit)
+        rows.append(ItemRow(sku, _join(desc_words) or None, qty, qunit, conf, qty_box, sku_box))
+    return rows
 
 
 _QTY = re.compile(r"^(\d{1,6})\s*([^\d\s]{1,6})?$")

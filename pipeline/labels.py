@@ -24,9 +24,9 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "customer no", "customer number", "customer id", "kundnr", "kundnummer", "客户编号",
     ),
     "items": (
-        "items", "item list", "articles", "goods",
-        "artiklar", "varor",
-        "货品", "货品清单",
+        "items", "item list", "articles", "goods", "items delivered", "delivered items", "goods delivered",
+        "item details", "artiklar", "varor", "levererade artiklar", "levererade varor",
+        "货品", "货品清单", "货品明细", "货物明细", "商品明细", "明细",
     ),
     "time": (
         "received", "received date", "received time", "received date time", "received at",

@@ -206,6 +206,20 @@ def _token_equal(a: str, b: str, vocabulary: frozenset[str]) -> bool:
     return len(b) >= 5 and len(a) >= 5 and a not in vocabulary and Levenshtein.distance(a, b) <= 1
 
 
+def _spellings(tokens: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """A phrase's tokens, and the same with two neighbouring Latin words run together.
+
+    OCR drops the slash or space between label words ("date/time" read "datetime", "Item No."
+    read "ItemNo."), and the words must still name the field.
+    """
+    out = [tokens]
+    for k in range(len(tokens) - 1):
+        a, b = tokens[k], tokens[k + 1]
+        if a.isascii() and b.isascii() and a.isalpha() and b.isalpha():
+            out.append((*tokens[:k], a + b, *tokens[k + 2 :]))
+    return out
+
+
 def find_labels(layout: Layout, lexicon: dict[str, tuple[str, ...]], strict: bool = True) -> list[LabelHit]:
     """Find every label of the lexicon on the page, longest phrase first, without overlaps.
 
@@ -213,7 +227,7 @@ def find_labels(layout: Layout, lexicon: dict[str, tuple[str, ...]], strict: boo
     ending its line; and a weak label (date, name...) must also start its line or block.
     """
     phrases = sorted(
-        ((f, p, phrase_tokens(p)) for f, ps in lexicon.items() for p in ps),
+        ((f, p, toks) for f, ps in lexicon.items() for p in ps for toks in _spellings(phrase_tokens(p))),
         key=lambda t: -len(t[2]),
     )
     vocabulary = frozenset(t for _, _, toks in phrases for t in toks)

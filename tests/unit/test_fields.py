@@ -127,3 +127,45 @@ def test_swedish_table_with_units() -> None:
     p.text(1800, 1070, "3 st")
     found = extract_fields(p.layout())
     assert [(r.sku, r.description, r.qty, r.unit) for r in found.items] == [("SE-44120", "Spånskiva 16 mm", 3, "st")]
+
+
+def _rows(found) -> list[tuple[str | None, int | None]]:  # noqa: ANN001
+    return [(r.sku, r.qty) for r in found.items]
+
+
+def test_a_misread_column_heading_is_taken_from_the_words_standing_apart() -> None:
+    """ "Item No." read as "tem No.": the SKU column is still found left of the named headings."""
+    p = Page()
+    p.text(200, 500, "Items:")
+    p.text(230, 580, "tem No.")
+    p.text(600, 580, "Description")
+    p.text(1900, 580, "Qty")
+    p.text(230, 650, "NL-75")
+    p.text(600, 650, "Nails 75 mm, 1 kg")
+    p.text(1900, 650, "3")
+    p.text(230, 720, "HD-7731")
+    p.text(600, 720, "Door hinge")
+    p.text(1900, 720, "12 pcs")
+    assert _rows(extract_fields(p.layout())) == [("NL-75", 3), ("HD-7731", 12)]
+
+
+def test_item_lines_under_an_items_label_are_read_without_column_heads() -> None:
+    """Column heads unread (bold CJK at 150 dpi): SKU-shaped first word, quantity at the end."""
+    p = Page()
+    p.text(200, 500, "货品明细:")
+    p.text(230, 580, "货 叶 品名 歼 重")
+    p.text(230, 650, "HD-7731 门铰链 钢制 11 件")
+    p.text(230, 720, "PK-2040 纸箱 40x30x30 7")
+    p.text(230, 790, "SE-44120 Wood screws M6 x 40 27")
+    p.text(200, 900, "签收人:")
+    p.text(200, 960, "刘洋")
+    found = extract_fields(p.layout())
+    assert _rows(found) == [("HD-7731", 11), ("PK-2040", 7), ("SE-44120", 27)]
+    assert found.items[0].unit == "件"
+
+
+def test_a_label_whose_words_ran_together_still_names_its_field() -> None:
+    p = Page()
+    p.text(200, 700, "Received (datetime):")
+    p.text(800, 700, "24/10/2026 09:56")
+    assert extract_fields(p.layout()).values["time"].text == "24/10/2026 09:56"
