@@ -87,6 +87,9 @@ def check_time(
     if parsed is not None:
         if not is_plausible(parsed.value, now):
             return FieldResult(UNREADABLE, parsed.iso(), note=f"implausible date {parsed.text!r}")
+        if parsed.repaired:
+            note = f"read {text!r} as {parsed.iso()}: out-of-range digits mended"
+            return FieldResult(OK, parsed.iso(), confidence=round(min(value.conf, 60.0), 1), note=note)
         return FieldResult(OK, parsed.iso(), confidence=round(value.conf, 1))
     if (text and any(ch.isalnum() for ch in text)) or _ink_near(reading, value):
         return FieldResult(UNREADABLE, None, note=f"no date could be read in {text!r}" if text else "handwriting not read")

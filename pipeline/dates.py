@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -35,6 +36,7 @@ class ParsedTime:
     value: datetime
     has_time: bool
     text: str  # the part of the input that was read as the date and time
+    repaired: bool = False  # a day, month, hour or minute out of range was mended (see `_repair`)
 
     def iso(self) -> str:
         if self.has_time:
@@ -58,13 +60,69 @@ def _make_date(y: int, m: int, d: int) -> date | None:
         return None
 
 
+# Digits OCR reads in place of another: a dotted or slashed zero comes out 6, 8 or 9, a 1 as 7.
+_CONFUSED = {"6": "0", "8": "0", "9": "0", "7": "1"}
+_RANGES = {"day": (1, 31), "month": (1, 12), "hour": (0, 23), "minute": (0, 59)}
+_NUMERIC_LOOSE = re.compile(r"(?<!\d)(\d{1,2})(\s*[/.-]\s*)(\d{1,2})(\s*[/.-]\s*)(\d{4}|\d{2})(?!\d)")
+_ISO_LOOSE = re.compile(r"(?<!\d)(\d{4})(\s*[-/.]\s*)(\d{1,2})(\s*[-/.]\s*)(\d{1,2})(?!\d)")
+_TIME_LOOSE = re.compile(r"(?<![\d.])(\d{1,2})(\s*[:时]\s*)(\d{2})(?!\d)")
+
+
+def _mend(group: str, role: str) -> str:
+    """`group` itself when in range for its role, else its one in-range reading with the fewest
+    confusable digits swapped (two at most); unchanged when there is none or more than one."""
+    lo, hi = _RANGES[role]
+    if lo <= int(group) <= hi:
+        return group
+    spots = [i for i, ch in enumerate(group) if ch in _CONFUSED]
+    for n in (1, 2):
+        found = set()
+        for idx in ([i] for i in spots) if n == 1 else ([a, b] for a in spots for b in spots if a < b):
+            cand = "".join(_CONFUSED[ch] if i in idx else ch for i, ch in enumerate(group))
+            if lo <= int(cand) <= hi:
+                found.add(cand)
+        if found:
+            return found.pop() if len(found) == 1 else group
+    return group
+
+
+def _repair(text: str, date_order: str) -> str:
+    """Mend day, month, hour and minute groups that no calendar or clock has ("64.16.2026 13:89"
+    is 04.10.2026 13:09 in a font with dotted zeros). Years are never mended: a year out of range
+    is an implausible date, and must stay one."""
+    first, second = ("day", "month") if date_order == "DMY" else ("month", "day")
+
+    def numeric(m: re.Match[str]) -> str:
+        a, b = int(m[1]), int(m[3])
+        if 1 <= a <= 12 and 1 <= b <= 31 if date_order == "DMY" else 1 <= a <= 31 and 1 <= b <= 12:
+            return m[0]  # a valid date in the other order: not read, never guessed into this one
+        return _mend(m[1], first) + m[2] + _mend(m[3], second) + m[4] + m[5]
+
+    text = _NUMERIC_LOOSE.sub(numeric, text)
+    text = _ISO_LOOSE.sub(lambda m: m[1] + m[2] + _mend(m[3], "month") + m[4] + _mend(m[5], "day"), text)
+    return _TIME_LOOSE.sub(lambda m: _mend(m[1], "hour") + m[2] + _mend(m[3], "minute"), text)
+
+
 def find_datetime(text: str, date_order: str = "DMY") -> ParsedTime | None:
     """Find the first date (and a time after or before it) in `text`.
 
     `date_order` says how an all-numeric `03/04/2025` is read; a numeric date that is invalid in
-    that order is not read at all (it is not guessed the other way round).
+    that order is not read at all (it is not guessed the other way round). A day, month, hour or
+    minute that is out of range is mended when one swap of OCR-confusable digits makes it valid
+    and only one does (the result says so in `repaired`).
     """
     text = _fix_ocr_digits(text)
+    found = _find(text, date_order)
+    if found is None or not found.has_time:
+        mended = _repair(text, date_order)
+        if mended != text:
+            again = _find(mended, date_order)
+            if again is not None and (found is None or again.has_time):
+                return dataclasses.replace(again, repaired=True)
+    return found
+
+
+def _find(text: str, date_order: str) -> ParsedTime | None:
     found: list[tuple[int, int, date]] = []
     for m in _ISO.finditer(text):
         d = _make_date(int(m[1]), int(m[2]), int(m[3]))

@@ -165,6 +165,8 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
         ws = _clean(ws)
         if not ws:
             break
+        if not lines_out and all(len(w.text) <= 1 and w.conf < 60 for w in ws):
+            continue  # a speck or a stamp frame's edge read as a letter ("一"), not the value
         lines_out.append(tuple(ws))
         bottom = nxt.bottom
     words = tuple(w for ln in lines_out for w in ln)

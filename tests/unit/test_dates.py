@@ -36,9 +36,27 @@ def test_month_first_date_is_not_guessed_under_day_first() -> None:
     assert find_datetime("03/14/2025 10:30", "DMY") is None
 
 
-@pytest.mark.parametrize("text", ["", "no date here", "Qty 12 pcs", "99/99/2025"])
+@pytest.mark.parametrize("text", ["", "no date here", "Qty 12 pcs", "45/45/2025", "35/13/2025"])
 def test_no_date(text: str) -> None:
     assert find_datetime(text, "DMY") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("64.16.2026 13:89", "2026-10-04T13:09"),  # dotted zeros read as 6 and 8
+        ("2026-18-04 13:69", "2026-10-04T13:09"),
+        ("12/10/2026 17:99", "2026-10-12T17:09"),
+    ],
+)
+def test_out_of_range_digits_are_mended_when_only_one_reading_fits(text: str, iso: str) -> None:
+    parsed = find_datetime(text, "DMY")
+    assert parsed is not None and parsed.repaired and parsed.iso() == iso
+
+
+def test_a_date_valid_in_the_other_order_is_not_mended() -> None:
+    assert find_datetime("05/18/2026", "DMY") is None
+    assert find_datetime("2028-03-01 10:00", "DMY").repaired is False  # a year is never mended
 
 
 def test_plausible() -> None:
