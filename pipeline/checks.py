@@ -126,7 +126,7 @@ def check_signature(readings: list[PageReading]) -> FieldResult:
         if name == "signature"
     ]
     if not labelled:
-        return FieldResult(MISSING, note="no signature label found")
+        return _unlabelled_box(readings)
     for reading, value in labelled:
         unit = reading.layout.unit
         label = value.label.box
@@ -158,6 +158,36 @@ def check_signature(readings: list[PageReading]) -> FieldResult:
             if measure_ink(reading.grey, r, unit, exclude=_printed(reading)).present:
                 return FieldResult(OK, note="no ruled box; ink found beside the label")
     return FieldResult(MISSING, note="no ink where the signature belongs")
+
+
+def _unlabelled_box(readings: list[PageReading]) -> FieldResult:
+    """The signature label was not read (a short label alone on its line is sometimes dropped by
+    tesseract): a sheet's one ruled box with no printed word in it, below its item table, is where
+    one signs."""
+    for reading in readings:
+        unit = reading.layout.unit
+        h, w = reading.grey.shape
+        header = reading.found.table_header
+        top = header.bottom if header is not None else 0.0
+        rows = [r.qty_box for r in reading.found.items if r.qty_box is not None]
+        if rows:
+            top = max(top, max(b.bottom for b in rows))
+        words = [
+            Box(wd.left, wd.top, wd.right, wd.bottom)
+            for line in reading.layout.lines for wd in line.words if len(wd.text.strip(".,:;|'\"-_~")) >= 1
+        ]
+        boxes = [
+            b for b in find_ruled_boxes(reading.grey, Box(0, top, w, h), unit)
+            if b.right - b.left >= 8 * unit and b.bottom - b.top >= 1.5 * unit and _words_inside(words, b) == 0
+        ]
+        if boxes:
+            box = boxes[0]
+            inset = 0.35 * unit
+            inner = Box(box.left + inset, box.top + inset, box.right - inset, box.bottom - inset)
+            if measure_ink(reading.grey, inner, unit).present:
+                return FieldResult(OK, note="no signature label read; ink in the sheet's empty ruled box")
+            return FieldResult(MISSING, note="no signature label read; the sheet's ruled box is empty")
+    return FieldResult(MISSING, note="no signature label found")
 
 
 def _words_inside(words: list[Box], box: Box) -> int:

@@ -9,7 +9,7 @@ from pipeline.document import Word
 from pipeline.labels import COLUMN_LABELS, FIELD_LABELS
 from pipeline.layout import Box, LabelHit, Layout, Line, find_labels, tokenize
 
-__all__ = ["ItemRow", "PageFields", "ValueRegion", "extract_fields", "parse_qty"]
+__all__ = ["ItemRow", "PageFields", "ValueRegion", "extract_fields", "parse_qty", "tidy_sku"]
 
 # Table rules and specks read as words; "&" and "+" are kept: they belong to company names.
 _NOISE = re.compile(r"^[|\\/_\-—–~:;.,'\"`()\[\]{}<>=*°!?“”‘’«»。，：]+$")
@@ -70,6 +70,30 @@ def _clean(words: list[Word]) -> list[Word]:
     return [w for w in words if not _NOISE.match(w.text)]
 
 
+# Letters whose capital differs from the small one only in size: OCR often gets their case wrong.
+_SIZE_ONLY = str.maketrans("cosuvwxz", "COSUVWXZ")
+
+
+def tidy_sku(text: str) -> str:
+    """An item code as printed: no spaces around its dashes, no stray marks before or after it, a
+    colon between letters and digits read as the dash it is ("PK:2040"), and the letter prefix in
+    one case ("Sw-500" is SW-500: w and W differ only in size). Case inside the code is kept
+    ("TB-2x4-240")."""
+    text = re.sub(r"\s*([-/])\s*", r"\1", text.strip())
+    text = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", text)
+    text = re.sub(r"(?<=[A-Za-z]):(?=\d)", "-", text)
+    text = re.sub(r"(?<=[-/])[~_'`\"”“]+|[~_'`\"”“]+(?=[-/])", "", text)  # specks beside a dash
+    m = re.match(r"[A-Za-z]+", text)
+    if m and any(ch.isupper() for ch in m[0]):
+        text = m[0].translate(_SIZE_ONLY) + text[m.end():]
+    return text
+
+
+def _junk(w: Word, unit: float) -> bool:
+    """A mark read as a word: a lone unsure letter, or a flat unsure one (a stamp frame's edge as "ss")."""
+    return w.conf < 60 and (len(w.text) <= 1 or w.height < 0.6 * unit)
+
+
 def _next_label_start(hits_on_line: list[LabelHit], after: LabelHit) -> float | None:
     starts = [h.box.left for h in hits_on_line if h.box.left > after.box.right]
     return min(starts) if starts else None
@@ -86,8 +110,8 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
     for w in line.words[hit.last_word + 1 :]:
         if w.left >= right_edge - 0.2 * unit:
             break
-        if not right and _NOISE.match(w.text):
-            continue  # the label's own colon, read as a word of its own
+        if not right and (_NOISE.match(w.text) or _junk(w, unit) or (len(w.text) <= 2 and w.conf < 30)):
+            continue  # the label's own colon, or a stamp frame's edge, read as a word of its own
         prev_right = right[-1].right if right else hit.box.right
         limit = max(0.35 * layout.page_width, 10 * unit) if not right else 3.0 * unit
         if w.left - prev_right > limit:
@@ -164,8 +188,10 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
             ws.append(w)
         ws = _clean(ws)
         if not ws:
-            break
-        if not lines_out and all(len(w.text) <= 1 and w.conf < 60 for w in ws):
+            if lines_out:
+                break
+            continue  # specks read as punctuation between the label and its value
+        if not lines_out and all(_junk(w, unit) for w in ws):
             continue  # a speck or a stamp frame's edge read as a letter ("一"), not the value
         lines_out.append(tuple(ws))
         bottom = nxt.bottom
@@ -300,7 +326,7 @@ def _read_headerless(layout: Layout, label: LabelHit, hits: list[LabelHit]) -> l
         if qty is None:
             continue
         desc_words = [w for w in rest if w not in qty_words]
-        sku = re.sub(r"\s*([-/])\s*", r"\1", words[sku_at].text)
+        sku = tidy_sku(words[sku_at].text)
         used = [words[sku_at], *qty_words, *desc_words]
         conf = sum(w.conf for w in used) / len(used)
         qb = Box.around(qty_words)
@@ -366,7 +392,7 @@ def _read_table(
         prev_bottom = line.bottom
         sku = _join(cells.get("sku", [])) or None
         if sku:
-            sku = re.sub(r"\s*([-/])\s*", r"\1", sku)
+            sku = tidy_sku(sku)
         desc = _join(cells.get("description", [])) or None
         qty_text = " ".join(w.text for w in cells.get("qty", []))
         qty, qunit = parse_qty(qty_text) if qty_text else (None, None)

@@ -24,7 +24,7 @@ from pipeline.checks import (
 )
 from pipeline.classify import CustomerList, page_kind
 from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
-from pipeline.fields import ItemRow, extract_fields, parse_qty
+from pipeline.fields import ItemRow, extract_fields, parse_qty, tidy_sku
 from pipeline.ingest import RawPage
 from pipeline.layout import Box, Layout
 from pipeline.ocr import OcrEngine, words_to_text
@@ -154,7 +154,7 @@ def _reread_row(row: ItemRow, clean: Image.Image, engine: OcrEngine, unit: float
         if qty is not None:
             row = dataclasses.replace(row, qty=qty, unit=qty_unit or row.unit)
     if row.sku_box is not None:
-        text = re.sub(r"\s*([-/])\s*", r"\1", _reread(clean, row.sku_box, engine, unit).strip())
+        text = tidy_sku(_reread(clean, row.sku_box, engine, unit))
         if _SKU.match(text):
             row = dataclasses.replace(row, sku=text)
     return row

@@ -169,3 +169,27 @@ def test_a_label_whose_words_ran_together_still_names_its_field() -> None:
     p.text(200, 700, "Received (datetime):")
     p.text(800, 700, "24/10/2026 09:56")
     assert extract_fields(p.layout()).values["time"].text == "24/10/2026 09:56"
+
+
+def test_specks_and_a_stamp_frame_above_a_value_are_not_the_value() -> None:
+    """A stamp below its label: dust read as "|", the frame's top edge as a flat unsure "ss"."""
+    p = Page()
+    p.text(200, 500, "Date:")
+    p.text(600, 560, "|", conf=79.0)
+    p.line += 1
+    p.words.append(Word("ss", 230, 600, 290, 12, 27.0, p.line))
+    p.text(260, 650, "02/10/2026 08:14")
+    p.text(200, 900, "Received by:")
+    p.text(700, 900, "Anna Berg")
+    assert extract_fields(p.layout()).values["time"].text == "02/10/2026 08:14"
+
+
+def test_item_codes_are_tidied_as_printed() -> None:
+    from pipeline.fields import tidy_sku
+
+    assert tidy_sku("Sw-500") == "SW-500"  # w and W differ only in size
+    assert tidy_sku("TB-2x4-240") == "TB-2x4-240"  # case inside the code is kept
+    assert tidy_sku("--CB-305") == "CB-305"
+    assert tidy_sku("PK:2040") == "PK-2040"
+    assert tidy_sku("SE-~44120") == "SE-44120"
+    assert tidy_sku("GL - 88") == "GL-88"

@@ -6,6 +6,7 @@ import math
 import random
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from pipeline.ink import find_ruled_box, measure_ink
@@ -83,3 +84,24 @@ def test_a_page_with_one_line_of_thin_print_is_not_blank() -> None:
     font = ImageFont.truetype("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf", 42)
     ImageDraw.Draw(img).text((250, 400), "Please find enclosed our invoice for October.", font=font, fill=0)
     assert not is_blank(img, 300)
+
+
+def _reading(grey: np.ndarray, words: list[str] = ()):  # noqa: ANN202
+    from pipeline.checks import PageReading
+    from pipeline.document import Page, Word
+    from pipeline.fields import PageFields
+    from pipeline.layout import Layout
+
+    ws = [Word(t, 200, 100 + 60 * i, 120, 40, 95.0, i) for i, t in enumerate(words)]
+    layout = Layout(ws, grey.shape[1], grey.shape[0])
+    return PageReading(Page(1), layout, PageFields(), grey)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_an_unread_signature_label_falls_back_to_the_sheets_empty_ruled_box(signed: bool) -> None:
+    """GIVEN a page whose signature label OCR dropped WHEN it is checked THEN the ruled box decides."""
+    from pipeline.checks import check_signature
+
+    result = check_signature([_reading(_page(signed), ["Date:", "2026-10-20"])])
+    assert (result.status.value == "ok") is signed
+    assert "ruled box" in (result.note or "")
