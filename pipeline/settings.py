@@ -27,6 +27,25 @@ class Settings:
     date_order: str = "DMY"  # how 03/04/2025 is read: "DMY" or "MDY"
     customers: Path | None = None  # CSV with columns id,name
     dpi: int = 300  # rasterising resolution for PDFs
+    # `signoff report`: days after its delivery date before a delivery with no valid sign-off is overdue
+    report_grace_days: int = 3
+    # `signoff report --expected`: the dispatch export's column names (matched ignoring case)
+    expected_delivery_column: str = "delivery_number"
+    expected_customer_column: str = "customer"
+    expected_date_column: str = "delivery_date"
+    # `signoff report --mail-to`: the SMTP server the report is sent through
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str | None = None  # default: signoff@<this host's name>
+    smtp_user: str | None = None  # log in only when set
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    # `signoff watch`: the drop-folder service
+    poll: float = 0.0  # seconds between looks for file changes; 0: file events (use e.g. 5 on SMB/NFS)
+    settle: float = 3.0  # a file is taken once it had no event and kept its size and mtime this long
+    workers: int = 0  # reading processes; 0: one per core
+    rescan_interval: float = 60.0  # seconds between full looks at the inbox, for events that got lost
+    incomplete_timeout: float = 300.0  # a young file that does not parse yet is retried this long
     config_file: Path | None = None
 
     @property
@@ -50,6 +69,20 @@ class Settings:
             raise ConfigError(f"dpi must be between 72 and 600, not {self.dpi}")
         if self.customers is not None and not self.customers.is_file():
             raise ConfigError(f"customers: no such file {self.customers}")
+        if not 0 <= self.report_grace_days <= 3650:
+            raise ConfigError(f"report_grace_days must be between 0 and 3650, not {self.report_grace_days}")
+        for key in ("expected_delivery_column", "expected_customer_column", "expected_date_column"):
+            if not str(getattr(self, key)).strip():
+                raise ConfigError(f"{key} must name a column of the dispatch export")
+        if not 1 <= self.smtp_port <= 65535:
+            raise ConfigError(f"smtp_port must be between 1 and 65535, not {self.smtp_port}")
+        for key in ("poll", "settle", "incomplete_timeout"):
+            if not 0 <= getattr(self, key) <= 86400:
+                raise ConfigError(f"{key} must be between 0 and 86400 seconds, not {getattr(self, key)}")
+        if not 0.5 <= self.rescan_interval <= 86400:
+            raise ConfigError(f"rescan_interval must be between 0.5 and 86400 seconds, not {self.rescan_interval}")
+        if not 0 <= self.workers <= 64:
+            raise ConfigError(f"workers must be between 0 (one per core) and 64, not {self.workers}")
         return self
 
 
@@ -65,12 +98,55 @@ def _parse(key: str, raw: Any) -> Any:
         return tuple(str(x).strip() for x in raw if str(x).strip())
     if key == "date_order":
         return str(raw).upper()
-    if key == "dpi":
+    if key in ("dpi", "report_grace_days", "smtp_port", "workers"):
+        if isinstance(raw, bool):  # TOML `true` is not a number
+            raise ConfigError(f"{key} must be a whole number, not {raw!r}")
         try:
             return int(raw)
         except (TypeError, ValueError):
-            raise ConfigError(f"dpi must be a whole number, not {raw!r}") from None
+            raise ConfigError(f"{key} must be a whole number, not {raw!r}") from None
+    if key in _SECONDS_KEYS:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{key} must be a number of seconds, not {raw!r}")
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a number of seconds, not {raw!r}") from None
+    if key == "smtp_starttls":
+        return _parse_bool(key, raw)
+    if key in _TEXT_KEYS:
+        if isinstance(raw, (list, dict, bool)):
+            raise ConfigError(f"{key} must be text, not {raw!r}")
+        text = str(raw) if key == "smtp_password" else str(raw).strip()  # a password keeps its spaces
+        if key.startswith("smtp_"):
+            return text or None  # set to "": not set
+        return text
     return raw
+
+
+_SECONDS_KEYS = ("poll", "settle", "rescan_interval", "incomplete_timeout")
+
+_TEXT_KEYS = (
+    "expected_delivery_column",
+    "expected_customer_column",
+    "expected_date_column",
+    "smtp_host",
+    "smtp_from",
+    "smtp_user",
+    "smtp_password",
+)
+
+
+def _parse_bool(key: str, raw: Any) -> bool:
+    """A TOML boolean, or an environment value such as 1/0, true/false, yes/no, on/off."""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key} must be true or false, not {raw!r}")
 
 
 def load_settings(
