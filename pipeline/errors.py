@@ -56,6 +56,8 @@ class ReasonCode(StrEnum):
     TOO_SMALL = "bad_input.too_small"
     NOTHING_TO_READ = "unreadable.no_content"
     RASTERISE_FAILED = "unreadable.rasterise_failed"
+    SYMLINK = "bad_input.symlink"  # a symbolic link in the inbox: never followed out of it
+    READER_FAILED = "unreadable.reader_failed"  # the reader crashed on this file, twice
     TOOL_MISSING = "setup.tool_missing"
     ARCHIVE_UNWRITABLE = "setup.archive_unwritable"
     CONFIG = "setup.config"

@@ -25,14 +25,18 @@ from pipeline.document import FieldStatus, ScanDoc
 from pipeline.errors import ArchiveUnwritable, PipelineError
 
 __all__ = [
+    "DUPLICATES_FOLDER",
     "FiledDoc",
     "archive_lock",
     "doc_id",
     "file_document",
+    "is_temp_name",
+    "leftover_temp_files",
     "plan_destination",
     "quarantine",
     "remove_original",
     "safe_name",
+    "set_aside_duplicate",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,8 @@ log = logging.getLogger(__name__)
 SIDECAR_SCHEMA = 1
 UNKNOWN_CUSTOMER = "_unknown"
 OTHER_FOLDER = "_other"
+DUPLICATES_FOLDER = "_duplicates"
+_TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)$")  # what _write_atomic writes before its rename
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
 MAX_NAME_BYTES = 120
@@ -256,8 +262,13 @@ def file_document(doc: ScanDoc, archive: Path, source_kind: str, processed: date
             rel = target.relative_to(archive).as_posix()
             sidecar = build_sidecar(doc, rel, pdf_sha, processed, version)
             _write_atomic(target, data)
-            payload = json.dumps(sidecar, ensure_ascii=False, indent=2).encode("utf-8")
-            _write_atomic(target.with_suffix(".json"), payload)
+            payload = _json_bytes(sidecar)
+            try:
+                _write_atomic(target.with_suffix(".json"), payload)
+            except BaseException:
+                # A PDF without its sidecar would be taken for an older version on the retry.
+                target.unlink(missing_ok=True)
+                raise
     except Timeout:
         raise ArchiveUnwritable(f"{archive}: another signoff process holds the archive lock") from None
     except (PermissionError, OSError) as exc:
@@ -268,17 +279,22 @@ def file_document(doc: ScanDoc, archive: Path, source_kind: str, processed: date
     return FiledDoc(doc, "filed" if version == 1 else "rescan", target, sidecar)
 
 
-def quarantine(path: Path, error: PipelineError, quarantine_dir: Path, sha256: str | None, now: datetime) -> Path:
-    """Move a rejected file to archive/_quarantine/YYYY-MM-DD/ with `<name>.reason.json` beside it."""
-    day_dir = quarantine_dir / f"{now:%Y-%m-%d}"
+def _free_target(day_dir: Path, name: str, record_suffix: str) -> Path:
+    """A name in `day_dir` (created) that neither a file nor its `<name><record_suffix>` record has taken."""
     day_dir.mkdir(parents=True, exist_ok=True)
-    name = safe_name(path.name, fallback="unnamed")
+    name = safe_name(name, fallback="unnamed")
     target = day_dir / name
     n = 1
-    while target.exists() or target.with_name(target.name + ".reason.json").exists():
+    while target.exists() or target.with_name(target.name + record_suffix).exists():
         n += 1
         target = day_dir / f"{Path(name).stem}.{n}{Path(name).suffix}"
-    if sha256 is None:
+    return target
+
+
+def quarantine(path: Path, error: PipelineError, quarantine_dir: Path, sha256: str | None, now: datetime) -> Path:
+    """Move a rejected file to archive/_quarantine/YYYY-MM-DD/ with `<name>.reason.json` beside it."""
+    target = _free_target(quarantine_dir / f"{now:%Y-%m-%d}", path.name, ".reason.json")
+    if sha256 is None and not path.is_symlink():  # a link is never followed out of the inbox
         try:
             sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
@@ -291,17 +307,85 @@ def quarantine(path: Path, error: PipelineError, quarantine_dir: Path, sha256: s
         "at": now.astimezone(timezone.utc).isoformat(timespec="seconds"),
         "source": path.name,
     }
-    _write_atomic(target.with_name(target.name + ".reason.json"), json.dumps(reason, ensure_ascii=False, indent=2).encode())
+    _write_atomic(target.with_name(target.name + ".reason.json"), _json_bytes(reason))
+    _move(path, target)
+    _fsync_dir(target.parent)
+    log.warning("quarantined %s: %s", path.name, error.message)
+    return target
+
+
+def _json_bytes(record: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8: escape it rather than fail
+        return json.dumps(record, ensure_ascii=True, indent=2).encode("ascii")
+
+
+def _move(path: Path, target: Path) -> None:
     try:
         os.replace(path, target)
     except OSError:  # another filesystem: copy, flush, then remove
-        shutil.copy2(path, target)
-        with target.open("rb") as fh:
-            os.fsync(fh.fileno())
+        if path.is_symlink():
+            os.symlink(os.readlink(path), target)
+        else:
+            shutil.copy2(path, target)
+            with target.open("rb") as fh:
+                os.fsync(fh.fileno())
         path.unlink()
-    _fsync_dir(day_dir)
-    log.warning("quarantined %s: %s", path.name, error.message)
+
+
+def set_aside_duplicate(path: Path, duplicates_dir: Path, sha256: str, of: str, now: datetime) -> Path:
+    """Move a file that is already filed to `_duplicates/YYYY-MM-DD/` with `<name>.duplicate.json`.
+
+    The record is `{"sha256", "of", "source", "at"}`: `of` is the archive-relative path of the
+    filed PDF it repeats (the nightly report reads exactly this).
+    """
+    target = _free_target(duplicates_dir / f"{now:%Y-%m-%d}", path.name, ".duplicate.json")
+    record = {
+        "sha256": sha256,
+        "of": of,
+        "source": path.name,
+        "at": now.astimezone(timezone.utc).isoformat(timespec="seconds"),
+    }
+    _write_atomic(target.with_name(target.name + ".duplicate.json"), _json_bytes(record))
+    _move(path, target)
+    _fsync_dir(target.parent)
     return target
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one of our temporary names (`.<name>.tmp-<pid>`), left by a crash."""
+    return _TEMP_NAME.match(name) is not None
+
+
+def leftover_temp_files(archive: Path, *, stale_only: bool = True) -> list[Path]:
+    """Temporary files a killed writer left in the archive (the search index's own are not ours).
+
+    Args:
+        archive: the archive root.
+        stale_only: only those whose writing process is gone (a running one may still rename it).
+    """
+    found = []
+    for root, dirnames, filenames in os.walk(archive):
+        if Path(root) == archive:
+            dirnames[:] = [d for d in dirnames if not d.startswith("_index")]
+        for name in filenames:
+            m = _TEMP_NAME.match(name)
+            if m and (not stale_only or not _alive(int(m[1]))):
+                found.append(Path(root) / name)
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def remove_original(path: Path) -> None:

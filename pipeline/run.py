@@ -82,6 +82,10 @@ class Pipeline:
         """Read a file into documents without filing anything (raises DocumentError)."""
         return self._read(path)[1]
 
+    def read_file(self, path: Path) -> tuple[SourceFile, list[ScanDoc]]:
+        """Read a file into documents, with what filing needs to know of the file (raises DocumentError)."""
+        return self._read(path)
+
     def _read(self, path: Path) -> tuple[SourceFile, list[ScanDoc]]:
         src = open_source(path, self.settings.dpi)
         now = self.now().replace(tzinfo=None)
