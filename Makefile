@@ -13,3 +13,6 @@ bench:
 .PHONY: accuracy
 accuracy:
 	bash scripts/accuracy.sh
+.PHONY: bench-search
+bench-search: setup
+	.venv/bin/python scripts/bench_search.py $(if $(SIZES),--sizes $(SIZES),)

@@ -18,7 +18,17 @@ from rich.table import Table
 from pipeline.document import ScanDoc
 from pipeline.run import FileOutcome
 
-__all__ = ["doc_row", "echo_json", "hits_table", "outcome_rows", "progress", "rows_table"]
+__all__ = [
+    "doc_row",
+    "echo_json",
+    "hits_table",
+    "outcome_rows",
+    "print_records",
+    "print_results",
+    "progress",
+    "progress_count",
+    "rows_table",
+]
 
 STATUS_STYLE = {"ok": "green", "unreadable": "yellow", "missing": "red"}
 
@@ -49,6 +59,24 @@ def progress(total: int, label: str) -> Iterator[Any]:
     with bar:
         task = bar.add_task(label, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+@contextmanager
+def progress_count(total: int, label: str, every: int = 250) -> Iterator[Any]:
+    """A progress bar on stderr fed with a running count: yields ``update(n)``.
+
+    Redraws at most every ``every`` items, so a million calls cost next to nothing.
+    """
+    with progress(total, label) as advance:
+        done = 0
+
+        def update(n: int) -> None:
+            nonlocal done
+            if n - done >= every or n >= total:
+                advance(n - done)
+                done = n
+
+        yield update
 
 
 def doc_row(doc: ScanDoc, where: str, outcome: str = "") -> dict[str, Any]:
@@ -139,8 +167,13 @@ def hits_table(hits: Sequence[Any], title: str) -> Table:
         parts = _MARK.split(h.snippet.replace("\n", " "))
         # «» keep the marks visible where colour is lost (a pipe, a log file, cron mail).
         snippet = "".join(escape(p) if i % 2 == 0 else f"«[bold reverse]{escape(p)}[/]»" for i, p in enumerate(parts))
+        version = getattr(h, "version", 1)
+        if version > 1 or not getattr(h, "latest", True):
+            marker = f" [dim]v{version}{'' if getattr(h, 'latest', True) else ', superseded'}[/]"
+        else:
+            marker = ""
         table.add_row(
-            escape(h.delivery_number or "—"),
+            escape(h.delivery_number or "—") + marker,
             escape(h.customer or "—"),
             h.date or "—",
             "[green]yes[/]" if h.complete else "[red]no[/]",
@@ -148,3 +181,108 @@ def hits_table(hits: Sequence[Any], title: str) -> Table:
             snippet,
         )
     return table
+
+
+def print_results(results: Any, query: str, archive: Path, *, as_json: bool, as_paths: bool) -> None:
+    """Print one page of search results: a table, JSON Lines, or only the PDFs' paths.
+
+    Paths (``--paths``) are full paths of the filed PDFs, one a line, ready for ``xargs``. A
+    "did you mean" goes to stderr, where it cannot spoil a script's data.
+    """
+    for hit in results.hits:
+        if as_paths:
+            sys.stdout.write(f"{archive / hit.path}\n")
+        elif as_json:
+            echo_json(hit.to_json())
+    if results.hits and not (as_json or as_paths):
+        shown = f"{(results.page - 1) * results.limit + 1}-{(results.page - 1) * results.limit + len(results.hits)}"
+        total = f"{results.total}" if results.total_exact else f"about {results.total}"
+        more = f", page {results.page} of {results.pages}" if results.pages > 1 else ""
+        stdout().print(hits_table(results.hits, f"{shown} of {total} hit(s) for: {query}{more}"))
+    sys.stdout.flush()
+    err = Console(file=sys.stderr, highlight=False)
+    if not results.hits:
+        if results.total:
+            err.print(f"no hits on page {results.page}: {results.total} hit(s) fill {results.pages} page(s)")
+        else:
+            err.print(f"no sheet matches: {escape(query)}")
+        if results.suggestion:
+            err.print(f"did you mean: {escape(results.suggestion)}")
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return "; ".join(_value(v) for v in value)
+    if isinstance(value, dict):
+        if "sku" in value or "description" in value:
+            qty = f"{value.get('qty', '')} {value.get('unit') or ''}".strip()
+            return " ".join(str(v) for v in (value.get("sku"), value.get("description"), qty) if v)
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def print_records(records: Sequence[Any], *, as_json: bool, others: Sequence[Any] = ()) -> None:
+    """Print full sheet records (``signoff show``): every value and status, the path, the OCR text.
+
+    Args:
+        records: the records to print (pipeline.index.Record).
+        as_json: one JSON object per record (the sidecar plus where it is) instead of text.
+        others: versions not printed, named in a footnote so nobody misses a rescan.
+    """
+    if as_json:
+        for record in records:
+            echo_json(record.to_json())
+        return
+    out = stdout()
+    for record in records:
+        side = record.sidecar
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        version = f"{record.version}" + ("" if record.latest else " (superseded by a newer scan)")
+        complete = "[green]yes[/]" if side.get("complete") else "[red]no[/]"
+        customer = side.get("customer") or "—"
+        if side.get("customer_id"):
+            customer = f"{customer} ({side['customer_id']})"
+        for label, value in (
+            ("Delivery", escape(side.get("delivery_number") or "—")),
+            ("Customer", escape(customer)),
+            ("Date", escape(side.get("date") or "—")),
+            ("Kind", escape(side.get("kind") or "signoff")),
+            ("Complete", complete),
+            ("Version", version),
+            ("PDF", escape(str(record.pdf))),
+            ("Sidecar", escape(str(record.pdf.with_suffix(".json")))),
+        ):
+            table.add_row(label, value)
+        fields = side.get("fields") if isinstance(side.get("fields"), dict) else {}
+        for name, result in fields.items():
+            result = result if isinstance(result, dict) else {}
+            status = str(result.get("status", "missing"))
+            text = _status(status)
+            if "value" in result and result.get("value") is not None:
+                text += " " + escape(_value(result["value"]))
+            if result.get("note"):
+                text += f" [dim]({escape(str(result['note']))})[/]"
+            table.add_row(f"  {name}", text)  # the checked fields, indented under the summary
+        for note in side.get("notes") or []:
+            table.add_row("Note", escape(str(note)))
+        source = side.get("source") if isinstance(side.get("source"), dict) else {}
+        if source:
+            pages = ", ".join(str(p) for p in source.get("pages") or [])
+            table.add_row("Scanned from", escape(f"{source.get('name')} (page {pages})"))
+        if side.get("processed_at"):
+            table.add_row("Filed at", escape(str(side["processed_at"])))
+        out.print(table)
+        text = side.get("text") or ""
+        if text:
+            out.print("[bold]Text[/]")
+            out.print(escape(text), soft_wrap=True)
+        out.print()
+    if others:
+        names = ", ".join(f"v{o.version} {o.path}" for o in others)
+        Console(file=sys.stderr, highlight=False).print(
+            f"also filed: {escape(names)} (--all shows every version)"
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
@@ -12,30 +13,44 @@ from whoosh import query as wq
 from whoosh.fields import Schema
 from whoosh.highlight import ContextFragmenter, Formatter, Fragment, highlight
 from whoosh.qparser import AndGroup, MultifieldParser, syntax
-from whoosh.qparser.plugins import TaggingPlugin
+from whoosh.qparser.plugins import FuzzyTermPlugin, TaggingPlugin
 
-from pipeline.index.schema import FREE_FIELDS, SCHEMA, STATUS_FIELDS, TEXT_FIELDS
+from pipeline.index.schema import FREE_FIELDS, SCHEMA, STATUS_FIELDS, TEXT_FIELDS, fold
 
-__all__ = ["PREFIXES", "QUERY_HELP", "date_bounds", "highlight_words", "parse_query", "snippet"]
+__all__ = [
+    "PREFIXES",
+    "QUERY_HELP",
+    "Compiled",
+    "compile_query",
+    "date_bounds",
+    "highlight_words",
+    "parse_query",
+    "snippet",
+    "suggest",
+]
 
 QUERY_HELP = """\
 Free words search the OCR text, customer, item descriptions and SKUs, receiver and remarks;
 all words must match (AND, OR, NOT, parentheses, "a phrase" and word* work as usual).
-Case and accents are ignored (goteborg finds Göteborg); 2+ Chinese characters match inside
-longer text (恒达 finds 上海恒达物流有限公司).
+word~ finds words one typo away (word~2: two; word~2/0 lets the first letter differ). Case and accents are ignored (goteborg finds
+Göteborg); 2+ Chinese characters match inside longer text (恒达 finds 上海恒达物流有限公司).
+A rescanned sheet shows only its newest version unless version:all is given.
 
   customer:nordic  customer:"nordic timber"  customer:C-0042  customer:nord*
   delivery:DN-2025-004817  delivery:DN-2025-00*     exact (any case), or a prefix
   date:2025-03-14  date:2025-03  date:2025          a day, a month, a year
   date:[2025-03-01 to 2025-03-31]  date:[2025-03 to]  inclusive; either end may be left out
   sku:A-1001  sku:A-10*
-  complete:yes|no  status:complete|incomplete
+  complete:yes|no  status:complete|incomplete  signed:yes|no
   missing:signature|time|customer|items|receiver|delivery  unreadable:signature|time|...
   kind:signoff|other
-  text:  items:  receiver:  remarks:                one field only
+  version:all  version:2  version:latest            rescans too, one version, the newest (default)
+  item:board  receiver:asa  remarks:damaged  text:pallet  one field only
 """
 
 _SNIPPET_CHARS = 120  # length of the fallback snippet
+_VERSION = re.compile(r"(?i)(?<![\w-])version:(?P<value>\S*)")
+_ITEM = re.compile(r"(?i)(?<![\w-])item:")
 _YES = frozenset({"yes", "y", "true", "1"})
 _NO = frozenset({"no", "n", "false", "0"})
 _DATE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
@@ -128,11 +143,19 @@ def _status_query(value: str, schema: Schema) -> wq.Query:
     return wq.Term("complete", "yes" if word == "complete" else "no")
 
 
+def _signed_query(value: str, schema: Schema) -> wq.Query:
+    word = value.lower()
+    if word not in _YES | _NO:
+        raise ValueError(f"signed:{value} should be signed:yes or signed:no")
+    return wq.Term("signed", "yes" if word in _YES else "no")
+
+
 def _flag_query(status: str) -> Callable[[str, Schema], wq.Query]:
     names = (*STATUS_FIELDS, "delivery") if status == "missing" else STATUS_FIELDS
 
     def build(value: str, schema: Schema) -> wq.Query:
         name = value.lower()
+        name = {"date": "time", "signed": "signature", "item": "items"}.get(name, name)
         if name not in names:
             raise ValueError(f"{status}:{value} is not a checked field; use one of: {', '.join(names)}")
         return wq.Term("flags", f"{status}:{name}")
@@ -147,6 +170,7 @@ _BUILDERS: dict[str, Callable[[str, Schema], wq.Query]] = {
     "sku": _exact_or_prefix("sku"),
     "complete": _complete_query,
     "status": _status_query,
+    "signed": _signed_query,
     "missing": _flag_query("missing"),
     "unreadable": _flag_query("unreadable"),
     "kind": lambda value, schema: wq.Term("kind", value.lower()),
@@ -205,6 +229,25 @@ def _first_error(q: wq.Query) -> str | None:
     return None
 
 
+class _FuzzyPlugin(FuzzyTermPlugin):  # type: ignore[misc]
+    """``word~`` (one edit), ``word~2``; the first letter must match unless ``~N/0`` says not.
+
+    An edit is a letter added, dropped or changed; two letters swapped count as two edits.
+
+    A fixed first letter lets whoosh skip most of the term list: at a million sheets the
+    vocabulary is millions of words, and typos rarely hit the first letter.
+    """
+
+    # whoosh's own pattern, but a prefix of 0 is allowed (``~2/0``: the first letter may differ too).
+    expr = re.compile(r"(?<=\S)~(?P<maxdist>[0-9])?(/(?P<prefix>[0-9]+))?")
+
+    def create(self, parser: MultifieldParser, match: re.Match[str]) -> Any:
+        node = super().create(parser, match)
+        if match.group("prefix") is None:
+            node.prefixlength = 1
+        return node
+
+
 def parse_query(text: str, schema: Schema = SCHEMA) -> wq.Query:
     """Parse a user query into a whoosh query (the syntax is QUERY_HELP).
 
@@ -223,7 +266,8 @@ def parse_query(text: str, schema: Schema = SCHEMA) -> wq.Query:
         raise ValueError("empty query")
     parser = MultifieldParser(list(FREE_FIELDS), schema, fieldboosts=dict(FREE_FIELDS), group=AndGroup)
     parser.add_plugin(_PrefixPlugin(schema))
-    q = parser.parse(text)
+    parser.add_plugin(_FuzzyPlugin())
+    q = parser.parse(_ITEM.sub("items:", text))
     error = _first_error(q)
     if error:
         raise ValueError(f"cannot parse {text!r}: {error}")
@@ -264,6 +308,26 @@ class _BracketFormatter(Formatter):  # type: ignore[misc]
         return "".join(out)
 
 
+_WINDOW_BEFORE, _WINDOW_AFTER = 150, 450
+
+
+def _window(text: str, words: frozenset[str]) -> str | None:
+    """The stretch of text around the first place a word occurs, or None to look at all of it.
+
+    Highlighting analyses every token of what it is given; the words are usually found in a
+    few hundred characters of a 2 KB text. None when folding changes the text's length (the
+    offsets would not line up) or no word is in it as written (let the analyser decide).
+    """
+    folded = fold(text)
+    if len(folded) != len(text):
+        return None
+    spots = [i for i in (folded.find(w) for w in words) if i >= 0]
+    if not spots:
+        return None
+    first = min(spots)
+    return text[max(0, first - _WINDOW_BEFORE) : first + _WINDOW_AFTER]
+
+
 def snippet(text: str, words: frozenset[str]) -> str:
     """Up to two fragments of the OCR text with ``words`` marked ``[[word]]``, on one line.
 
@@ -272,9 +336,14 @@ def snippet(text: str, words: frozenset[str]) -> str:
     """
     if words and text:
         fragmenter = ContextFragmenter(maxchars=100, surround=30)
-        found = highlight(text, words, SCHEMA["text"].analyzer, fragmenter, _BracketFormatter(), top=2)
-        if found:
-            return " ".join(found.split())
+        for part in (_window(text, words), text):
+            if not part:
+                continue
+            found = highlight(part, words, SCHEMA["text"].analyzer, fragmenter, _BracketFormatter(), top=2)
+            if found:
+                return " ".join(found.split())
+            if part is text:
+                break
     flat = " ".join(text.split())
     return flat if len(flat) <= _SNIPPET_CHARS else flat[:_SNIPPET_CHARS].rstrip() + "…"
 
@@ -306,3 +375,122 @@ def highlight_words(q: wq.Query, reader: Any) -> frozenset[str]:
         for _, term in leaf.expanded_terms(reader, phrases=True):
             words.add(SCHEMA[name].from_bytes(term) if isinstance(term, bytes) else term)
     return frozenset(words)
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A search ready to run: the query, and the documents it must never return."""
+
+    query: wq.Query
+    mask: wq.Query | None  # older versions of rescanned sheets, unless version: says otherwise
+    text: str  # the query as given, without its version: clause
+
+
+def _version_clause(text: str) -> tuple[str, str]:
+    """Take ``version:`` out of the query text: return (the rest, "latest"|"all"|a number)."""
+    found = [m["value"].lower() for m in _VERSION.finditer(text)]
+    rest = _VERSION.sub(" ", text).strip()
+    if not found:
+        return rest, "latest"
+    if len(set(found)) > 1:
+        raise ValueError(f"version: given twice ({', '.join(found)}); give it once")
+    value = found[0]
+    if value not in ("all", "latest") and not (value.isdigit() and int(value) > 0):
+        raise ValueError(f"version:{value} should be version:all, version:latest or a number like version:2")
+    return rest, value
+
+
+def compile_query(
+    text: str, *, date_from: date | None = None, date_to: date | None = None, schema: Schema = SCHEMA
+) -> Compiled:
+    """Parse a query and add what the command line gives beside it.
+
+    Args:
+        text: the query as typed (QUERY_HELP); may be empty when a date bound is given.
+        date_from: the first day to include (``--from``).
+        date_to: the last day to include (``--to``).
+        schema: the schema whose analysers process the words.
+
+    Raises:
+        ValueError: the query is empty or malformed, or the dates are the wrong way round.
+    """
+    rest, versions = _version_clause(text or "")
+    parts: list[wq.Query] = []
+    if rest:
+        parts.append(parse_query(rest, schema))
+    if date_from or date_to:
+        if date_from and date_to and date_from > date_to:
+            raise ValueError(f"--from {date_from} is after --to {date_to}")
+        start = datetime.combine(date_from, time.min) if date_from else None
+        end = datetime.combine(date_to, time.max) if date_to else None
+        parts.append(wq.DateRange("date", start, end))
+    if versions.isdigit():
+        parts.append(wq.Term("version", str(int(versions))))
+    if not parts:
+        if versions != "latest":
+            parts.append(wq.Every())
+        else:
+            raise ValueError("empty query")
+    q = parts[0] if len(parts) == 1 else wq.And(parts)
+    mask = wq.Term("latest", "no") if versions == "latest" else None
+    return Compiled(q, mask, rest)
+
+
+# A free word as typed: not a field, an operator, quoted, or a wildcard (those are left alone).
+_FREE_WORD = re.compile(r'(?<![\w:~*?"-])(?P<word>[^\W\d_][\w.]*?)(?P<fuzzy>~\d?(?:/\d+)?)?(?=$|[\s()])')
+_OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"})
+_SPELL_FIELDS = ("text", "customer", "items")
+
+
+def _quoted_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in re.finditer(r'"[^"]*"?|\[[^\]]*\]?', text)]
+
+
+def suggest(text: str, reader: Any) -> str | None:
+    """A corrected query ("did you mean"): each free word the index does not know, replaced by
+    the closest word it does know (fewest edits, then most documents), or None.
+
+    Words in fields, quotes and ranges are left alone; Chinese is not corrected (a bigram
+    index has no words to offer).
+    """
+    quoted = _quoted_spans(text)
+    out, last, changed = [], 0, False
+    for m in _FREE_WORD.finditer(text):
+        word = m["word"]
+        if word in _OPERATORS or any(a <= m.start() < b for a, b in quoted):
+            continue
+        if _CJK_CHAR.search(word):
+            continue
+        folded = fold(word)
+        if len(folded) < 3:
+            continue
+        known = any(reader.doc_frequency(f, folded) for f in _SPELL_FIELDS)
+        if known and not m["fuzzy"]:
+            continue
+        best = _closest(folded, reader)
+        if best is None or (best == folded and not m["fuzzy"]):
+            continue
+        out.append(text[last : m.start()])
+        out.append(best)
+        last = m.end()
+        changed = True
+    if not changed:
+        return None
+    out.append(text[last:])
+    return "".join(out)
+
+
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def _closest(word: str, reader: Any) -> str | None:
+    """The indexed word nearest to ``word`` in _SPELL_FIELDS, or None within two edits."""
+    for maxdist in (1, 2):
+        found: dict[str, int] = {}
+        for field in _SPELL_FIELDS:
+            for term in reader.terms_within(field, word, maxdist, prefix=1):
+                if term != word and not term.isdigit():
+                    found[term] = found.get(term, 0) + reader.doc_frequency(field, term)
+        if found:
+            return max(sorted(found), key=lambda t: found[t])
+    return None

@@ -8,7 +8,16 @@
     └── IndexMissing          open(create=False) found no index
 
 The index never recreates itself on error: a version mismatch or a damaged index raises, and
-only rebuild() (``signoff reindex``) replaces it, atomically, from the sidecars in the archive.
+only rebuild() (``signoff reindex``, or open_or_rebuild() for an index of another schema
+version) replaces it, atomically, from the sidecars in the archive.
+
+Concurrency: one writer at a time holds whoosh's write lock, an ``flock`` that the kernel
+releases when its process dies (so a writer killed with -9 leaves a lock file that no longer
+locks anything). Readers take no lock: they read the last committed table of contents, and
+retry briefly when a commit or a rebuild's swap removes files under them.
+
+Rescans: the versions of a sheet (``DN-1.pdf``, ``DN-1.v2.pdf``) share a ``series``; the store
+keeps ``latest`` true on the newest one only, and a default search masks the others out.
 """
 
 from __future__ import annotations
@@ -21,30 +30,39 @@ import shutil
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
 
 import whoosh.index
+from whoosh import query as wq
+from whoosh import sorting
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import FileIndex, LockError
 from whoosh.searching import Hit as WhooshHit
+from whoosh.searching import Searcher
 from whoosh.writing import IndexWriter
 
 from pipeline.errors import ArchiveUnwritable
-from pipeline.index.query import highlight_words, parse_query, snippet
-from pipeline.index.schema import SCHEMA, SCHEMA_VERSION, to_document
+from pipeline.index.query import compile_query, highlight_words, snippet, suggest
+from pipeline.index.schema import SCHEMA, SCHEMA_VERSION, redo_document, series_of, to_document, unpack_text
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
+    "SORTS",
+    "Batch",
     "Hit",
     "IndexLocked",
     "IndexMissing",
     "IndexSchemaMismatch",
     "IndexStore",
+    "Results",
+    "count_sidecars",
     "iter_sidecars",
+    "open_or_rebuild",
     "rebuild",
 ]
 
@@ -53,6 +71,13 @@ log = logging.getLogger(__name__)
 DEFAULT_LOCK_TIMEOUT = 30.0  # seconds a writer waits for another process to finish
 SENTINEL = "signoff-index.json"  # {"schema_version": N}, written once the index is complete
 _INDEX_NAME = "MAIN"  # whoosh's default index name: its files are _MAIN_*.toc, MAIN_WRITELOCK
+SORTS = ("relevance", "date")
+_READ_RETRY_SECONDS = 5.0  # how long a reader waits out a commit's or a swap's missing files
+_BUILD_LIMIT_MB = 128  # whoosh's in-memory posting pool before it spills a run to disk
+# Segments are written as separate files, never as one compound file: whoosh-reloaded 2.7.5
+# reads a compound file's parts by copying them from the mmap into a BytesIO (BufferFile), so
+# opening a searcher on a 100,000-sheet index copied its whole term index into memory (~1 s,
+# hundreds of MB). Separate files are read with seek and read, through the page cache.
 
 
 class IndexSchemaMismatch(ArchiveUnwritable):
@@ -85,9 +110,13 @@ class Hit:
     statuses: dict[str, str] = field(default_factory=dict)
     snippet: str = ""  # matched words wrapped as [[word]]
     score: float = 0.0
+    version: int = 1  # 2 and up: a rescan (DN-….v2.pdf)
+    latest: bool = True  # whether no newer version of this sheet is filed
+    customer_id: str | None = None
+    signed: bool | None = None  # None for a page that is not a sign-off sheet
 
     def to_json(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (``signoff search --json``)."""
+        """Return a JSON-ready dict (``signoff search --json``; a contract: extend, never rename)."""
         return {
             "delivery_number": self.delivery_number,
             "customer": self.customer,
@@ -98,12 +127,42 @@ class Hit:
             "statuses": dict(self.statuses),
             "snippet": self.snippet,
             "score": round(self.score, 4),
+            "customer_id": self.customer_id,
+            "status": "complete" if self.complete else "incomplete",
+            "signed": self.signed,
+            "version": self.version,
+            "latest": self.latest,
         }
 
 
-def _to_hit(hit: WhooshHit, words: frozenset[str]) -> Hit:
+@dataclass(frozen=True, slots=True)
+class Results:
+    """One page of a search: the hits, how many match in all, and a correction when none do."""
+
+    hits: list[Hit]
+    total: int  # documents matching (an upper estimate when total_exact is False)
+    total_exact: bool
+    page: int
+    limit: int
+    suggestion: str | None = None  # "did you mean": a corrected query that finds something
+
+    @property
+    def pages(self) -> int:
+        """How many pages of ``limit`` hits there are (at least 1)."""
+        return max(1, -(-self.total // self.limit))
+
+
+def _score(value: Any) -> float:
+    """A hit's relevance; sorted by date, whoosh gives the sort key (date, -score) instead."""
+    if isinstance(value, tuple):
+        value = -value[-1] if value and isinstance(value[-1], (int, float)) else 0.0
+    return float(value or 0.0)
+
+
+def _to_hit(hit: WhooshHit, words: frozenset[str], latest: bool) -> Hit:
     stored = hit.fields()
     meta: Mapping[str, Any] = stored.get("meta") or {}
+    signed = meta.get("signed")
     return Hit(
         path=stored["path"],
         delivery_number=meta.get("delivery_number"),
@@ -112,8 +171,12 @@ def _to_hit(hit: WhooshHit, words: frozenset[str]) -> Hit:
         complete=bool(meta.get("complete")),
         kind=meta.get("kind") or "signoff",
         statuses=dict(meta.get("statuses") or {}),
-        snippet=snippet(stored.get("text") or "", words),
-        score=float(hit.score or 0.0),
+        snippet=snippet(unpack_text(stored.get("body")), words),
+        score=_score(hit.score),
+        version=int(meta.get("version") or 1),
+        latest=latest,
+        customer_id=meta.get("customer_id"),
+        signed=signed if isinstance(signed, bool) else None,
     )
 
 
@@ -222,6 +285,8 @@ class IndexStore:
         self.index_dir = Path(index_dir)
         self.lock_timeout = lock_timeout
         self._ix: FileIndex | None = None
+        self._searcher: Searcher | None = None
+        self._dir_id = 0
 
     @classmethod
     def open(
@@ -248,7 +313,7 @@ class IndexStore:
         """One whoosh writer: committed if the block succeeds, cancelled if it raises."""
         ix = self._index()
         try:
-            writer = ix.writer(timeout=self.lock_timeout)
+            writer = ix.writer(timeout=self.lock_timeout, compound=False)
         except LockError as exc:
             raise IndexLocked(
                 f"the search index {self.index_dir} is locked by another signoff process "
@@ -269,6 +334,10 @@ class IndexStore:
     def add(self, sidecars: Iterable[Mapping[str, Any]]) -> int:
         """Add sidecars, replacing any document with the same ``file.path``, in one commit.
 
+        A sidecar whose sheet has other versions in the index becomes the one a default search
+        shows if its ``version`` is the highest, and hides the others; an older version added
+        later stays hidden.
+
         Returns:
             The number of documents written (a path given twice counts once; the last wins).
 
@@ -283,39 +352,215 @@ class IndexStore:
         if not docs:
             return 0
         with self._writer() as writer:
-            for doc in docs.values():
-                writer.update_document(**doc)
+            _write_series(writer, docs, set())
         log.debug("indexed %d document(s) in %s", len(docs), self.index_dir)
         return len(docs)
 
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Collect adds and deletes, and write them in one commit when the block ends.
+
+        For a caller that files many sheets in a row (a watcher emptying a full inbox): one
+        commit per batch instead of one per file. Nothing is written if the block raises.
+
+        Raises:
+            ValueError: a sidecar has no usable ``file.path`` (raised by Batch.add, at once).
+            IndexLocked: another process kept the write lock past the timeout.
+        """
+        pending = Batch()
+        yield pending
+        if not pending.docs and not pending.deleted:
+            return
+        with self._writer() as writer:
+            for path in sorted(pending.deleted):
+                writer.delete_by_term("path", path)
+            _write_series(writer, pending.docs, pending.deleted)
+        log.debug("indexed %d and deleted %d document(s) in one commit", len(pending.docs), len(pending.deleted))
+
+    def replace(self, sidecars: Iterable[Mapping[str, Any]]) -> int:
+        """Index sidecars again after they changed (a corrected field): the same as add().
+
+        Documents are keyed by their archive path, so a sidecar replaces the document with its
+        ``file.path`` whether or not one is there.
+        """
+        return self.add(sidecars)
+
     def delete(self, paths: Iterable[str]) -> int:
-        """Delete the documents with these archive-relative paths; return how many were deleted."""
+        """Delete the documents with these archive-relative paths; return how many were deleted.
+
+        Deleting the newest version of a sheet makes the next newest one the version shown.
+        """
         unique = sorted(set(paths))
         if not unique:
             return 0
         with self._writer() as writer:
-            return sum(int(writer.delete_by_term("path", path)) for path in unique)
+            deleted = sum(int(writer.delete_by_term("path", path)) for path in unique)
+            _write_series(writer, {}, set(unique))
+            return deleted
 
-    def search(self, query: str, *, limit: int | None = 10) -> list[Hit]:
+    def query(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        page: int = 1,
+        sort: str = "relevance",
+        date_from: date | None = None,
+        date_to: date | None = None,
+        suggestions: bool = True,
+    ) -> Results:
+        """Run a search (syntax: pipeline.index.query.QUERY_HELP) and return one page of it.
+
+        Args:
+            query: the query as typed; may be empty when a date bound is given.
+            limit: hits per page.
+            page: which page, from 1.
+            sort: "relevance" (best first) or "date" (newest first, undated last).
+            date_from: only sheets dated on or after this day (``--from``).
+            date_to: only sheets dated on or before this day (``--to``).
+            suggestions: when nothing matches, look for a corrected query that does.
+
+        Raises:
+            ValueError: the query is empty or malformed, or a paging or sort argument is.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        if page < 1:
+            raise ValueError(f"page must be at least 1, not {page}")
+        if sort not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        compiled = compile_query(query, date_from=date_from, date_to=date_to)
+        sortedby = None
+        if sort == "date":
+            sortedby = sorting.MultiFacet([sorting.FieldFacet("day", reverse=True), sorting.ScoreFacet()])
+
+        def run(searcher: Searcher) -> Results:
+            results = searcher.search(
+                compiled.query, limit=page * limit, sortedby=sortedby, mask=compiled.mask
+            )
+            shown = results[(page - 1) * limit : page * limit]
+            words = highlight_words(compiled.query, searcher.reader()) if shown else frozenset()
+            old = _not_latest(searcher, [h.docnum for h in shown]) if compiled.mask is None else set()
+            hits = [_to_hit(h, words, h.docnum not in old) for h in shown]
+            # Counting every match of a common word at a million sheets costs a second pass over
+            # its postings: when the page did not exhaust the matches, estimate instead.
+            collected = results.scored_length()
+            exact = collected < page * limit
+            total = collected if exact else max(collected, results.estimated_length())
+            suggestion = None
+            if not hits and total == 0 and suggestions and compiled.text:
+                suggestion = _suggestion(searcher, compiled.text, date_from, date_to, query)
+            return Results(hits, total, exact, page, limit, suggestion)
+
+        return self._read(run)
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int | None = 10,
+        page: int = 1,
+        sort: str = "relevance",
+        date_from: date | None = None,
+        date_to: date | None = None,
+    ) -> list[Hit]:
         """Return the best ``limit`` matches for a query (syntax: pipeline.index.query), best first.
+
+        ``limit=None`` returns every match. See query() for the other arguments.
 
         Raises:
             ValueError: the query is empty or malformed.
         """
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
-        q = parse_query(query, SCHEMA)
-        with self._index().searcher() as searcher:
-            results = searcher.search(q, limit=limit)
-            words = highlight_words(q, searcher.reader()) if results.scored_length() else frozenset()
-            return [_to_hit(hit, words) for hit in results]
+        per_page = limit if limit is not None else max(1, self.count())
+        return self.query(
+            query, limit=per_page, page=page, sort=sort, date_from=date_from, date_to=date_to, suggestions=False
+        ).hits
+
+    def lookup(self, delivery: str) -> list[Hit]:
+        """Every version of the sheet(s) with this delivery number (any case), newest first."""
+        q = wq.Term("delivery", delivery.strip().lower())
+
+        def run(searcher: Searcher) -> list[Hit]:
+            found = searcher.search(q, limit=None)
+            old = _not_latest(searcher, [h.docnum for h in found])
+            hits = [_to_hit(h, frozenset(), h.docnum not in old) for h in found]
+            return sorted(hits, key=lambda h: (h.latest, h.version, h.path), reverse=True)
+
+        return self._read(run)
 
     def count(self) -> int:
         """Return the number of documents in the index."""
-        return int(self._index().doc_count())
+        return int(self._read(lambda searcher: searcher.doc_count()))
+
+    def _read(self, fn: Callable[[Searcher], Any]) -> Any:
+        """Run fn on a fresh searcher, retrying while a commit or a rebuild's swap moves files.
+
+        A writer's commit deletes the segment files it merged away, and a rebuild renames the
+        whole directory: a reader that read the table of contents just before may find a file
+        gone. Such a reader simply starts again on the new table of contents. whoosh opens a
+        segment's column files (stored fields, lengths) only when first needed and, finding
+        one gone, hands back None where a reader was due: a TypeError, retried the same way,
+        but only when a commit did happen since the searcher was opened.
+        """
+        deadline = time.monotonic() + _READ_RETRY_SECONDS
+        while True:
+            try:
+                if self._ix is None and _swapping(self.index_dir):
+                    raise FileNotFoundError(f"{self.index_dir} is being swapped")
+                searcher = self._fresh_searcher()
+                try:
+                    return fn(searcher)
+                except (TypeError, AttributeError) as exc:
+                    if time.monotonic() >= deadline or not self._stale(searcher):
+                        raise
+                    raise FileNotFoundError(f"a segment file went away under the reader ({exc})") from exc
+            except (OSError, whoosh.index.IndexError, IndexSchemaMismatch) as exc:
+                if time.monotonic() >= deadline or not (
+                    isinstance(exc, (FileNotFoundError, whoosh.index.EmptyIndexError)) or _swapping(self.index_dir)
+                ):
+                    if isinstance(exc, IndexSchemaMismatch):
+                        raise
+                    raise ArchiveUnwritable(f"cannot read the search index {self.index_dir}: {exc}") from exc
+                log.debug("index changed under a reader (%s); reading again", exc)
+                self.close()
+                time.sleep(0.05)
+
+    def _stale(self, searcher: Searcher) -> bool:
+        """Whether a commit or a swap happened since this searcher was opened."""
+        try:
+            return os.stat(self.index_dir).st_ino != self._dir_id or (
+                self._index().latest_generation() != searcher.reader().generation()
+            )
+        except (OSError, ArchiveUnwritable):
+            return True
+
+    def _fresh_searcher(self) -> Searcher:
+        """A searcher on the last commit: kept between searches, renewed when a writer committed.
+
+        Checking the generation costs a directory listing, so a long-running process (the
+        watcher, a benchmark) does not reopen every segment for every search.
+        """
+        # A rebuild swaps in a new directory whose generation may equal the old one's.
+        dir_id = os.stat(self.index_dir).st_ino
+        if self._searcher is not None and (
+            dir_id != self._dir_id or self._index().latest_generation() != self._searcher.reader().generation()
+        ):
+            # Not whoosh's Searcher.refresh(): whoosh-reloaded 2.7.5's reader reuse keeps the
+            # segments a merge removed, so a refreshed searcher counts documents twice.
+            self._searcher.close()
+            self._searcher = None
+        if self._searcher is None:
+            self._searcher = self._index().searcher()
+            self._dir_id = dir_id
+        return self._searcher
 
     def close(self) -> None:
         """Release the index (a closed store reopens on next use)."""
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
         if self._ix is not None:
             self._ix.close()
             self._ix = None
@@ -327,6 +572,106 @@ class IndexStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class Batch:
+    """Adds and deletes waiting for IndexStore.batch() to commit them (the last word on a path wins)."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.deleted: set[str] = set()
+
+    def add(self, sidecars: Iterable[Mapping[str, Any]]) -> int:
+        """Queue sidecars to add or replace; return how many.
+
+        Raises:
+            ValueError: a sidecar has no usable ``file.path``.
+        """
+        n = 0
+        for sidecar in sidecars:
+            path = _doc_path(sidecar)
+            self.docs[path] = to_document(sidecar, path)
+            self.deleted.discard(path)
+            n += 1
+        return n
+
+    def delete(self, paths: Iterable[str]) -> None:
+        """Queue documents to delete by archive-relative path."""
+        for path in paths:
+            self.docs.pop(path, None)
+            self.deleted.add(path)
+
+
+def _swapping(index_dir: Path) -> bool:
+    """Whether a rebuild is between its two renames (the old index moved aside, the new not yet in)."""
+    return not _has_index(index_dir) and _sibling(index_dir, ".old").exists()
+
+
+def _not_latest(searcher: Searcher, docnums: Iterable[int]) -> set[int]:
+    wanted = set(docnums)
+    if not wanted:
+        return set()
+    return wanted & set(searcher.docs_for_query(wq.Term("latest", "no")))
+
+
+def _suggestion(
+    searcher: Searcher, text: str, date_from: date | None, date_to: date | None, original: str
+) -> str | None:
+    """A corrected query that finds something, or None."""
+    corrected = suggest(text, searcher.reader())
+    if corrected is None:
+        return None
+    # Keep the version: clause the person typed; the correction only touches the words.
+    rest = original.replace(text, corrected, 1) if text in original else corrected
+    try:
+        compiled = compile_query(rest, date_from=date_from, date_to=date_to)
+    except ValueError:
+        return None
+    found = searcher.search(compiled.query, limit=1, mask=compiled.mask)
+    return rest if found.scored_length() else None
+
+
+def _series_members(searcher: Searcher, series: str) -> list[tuple[int, str, dict[str, Any]]]:
+    """(version, path, stored fields) of each committed document of a series.
+
+    One term lookup: asking for ``series=… latest=yes`` instead would walk every document's
+    ``latest`` posting (whoosh intersects by listing both sides), seconds at 100,000 sheets.
+    """
+    out = []
+    for docnum in searcher.document_numbers(series=series):
+        stored = searcher.stored_fields(docnum)
+        version = int((stored.get("meta") or {}).get("version") or 1)
+        out.append((version, stored["path"], stored))
+    return out
+
+
+def _write_series(writer: IndexWriter, docs: Mapping[str, dict[str, Any]], deleted: set[str]) -> None:
+    """Write new documents and set ``latest`` across each series they, or deleted paths, touch.
+
+    Within a series the highest version wins (ties: the later path). The other committed
+    members of a touched series are re-added from their stored ``src`` with ``latest`` set
+    anew: a series is one sheet's few versions, and nearly every new sheet has none.
+    """
+    touched: dict[str, list[tuple[int, str]]] = {}
+    for path, doc in docs.items():
+        touched.setdefault(doc["series"], []).append((int(doc["meta"]["version"]), path))
+    for path in deleted:
+        touched.setdefault(series_of(path), [])
+    searcher = writer.searcher()
+    try:
+        for series, new in touched.items():
+            members = [m for m in _series_members(searcher, series) if m[1] not in docs and m[1] not in deleted]
+            everyone = [(v, p) for v, p, _ in members] + new
+            if not everyone:
+                continue
+            top = max(everyone)[1]
+            for _, path, stored in members:
+                writer.update_document(**redo_document(stored, latest=path == top))
+            for _, path in new:
+                docs[path]["latest"] = "yes" if path == top else "no"
+                writer.update_document(**docs[path])
+    finally:
+        searcher.close()
 
 
 def _is_customer_folder(name: str) -> bool:
@@ -386,7 +731,14 @@ def _hold_write_lock(index_dir: Path, timeout: float) -> Iterator[None]:
     if not index_dir.is_dir():
         yield
         return
-    lock = FileStorage(str(index_dir)).lock(f"{_INDEX_NAME}_WRITELOCK")
+    with _hold_lock(index_dir, f"{_INDEX_NAME}_WRITELOCK", timeout, index_dir):
+        yield
+
+
+@contextmanager
+def _hold_lock(folder: Path, name: str, timeout: float, index_dir: Path) -> Iterator[None]:
+    """Hold an flock on folder/name (released by the kernel if this process dies)."""
+    lock = FileStorage(str(folder)).lock(name)
     deadline = time.monotonic() + timeout
     while not lock.acquire(blocking=False):
         if time.monotonic() >= deadline:
@@ -401,18 +753,50 @@ def _hold_write_lock(index_dir: Path, timeout: float) -> Iterator[None]:
         lock.release()
 
 
-def _build(target: Path, archive: Path, progress: Callable[[int], None] | None) -> int:
-    """Build a complete index of the archive's sidecars in ``target`` (an empty directory)."""
-    ix = _create_index(target)
-    writer = ix.writer(limitmb=64)
+def _flush_folder(writer: IndexWriter, pending: dict[str, list[tuple[int, str, dict[str, Any]]]]) -> int:
+    """Write one folder's documents, ``latest`` on the highest version of each series."""
     count = 0
+    for members in pending.values():
+        top = max((version, path) for version, path, _ in members)[1]
+        for _, path, doc in members:
+            doc["latest"] = "yes" if path == top else "no"
+            # Each sidecar file names a different PDF path, so plain add_document is safe here.
+            writer.add_document(**doc)
+            count += 1
+    pending.clear()
+    return count
+
+
+def _build(target: Path, archive: Path, progress: Callable[[int], None] | None, limitmb: int) -> int:
+    """Build a complete index of the archive's sidecars in ``target`` (an empty directory).
+
+    Streams: only one folder's documents are held at a time (all versions of a sheet are
+    filed in one folder, so its ``latest`` is known when the folder is done), and whoosh
+    spills its posting pool to disk past ``limitmb``.
+    """
+    ix = _create_index(target)
+    writer = ix.writer(limitmb=limitmb, compound=False)
+    count = 0
+    folder: Path | None = None
+    pending: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+
+    def flush() -> None:
+        nonlocal count
+        before = count
+        count += _flush_folder(writer, pending)
+        if progress is not None:
+            for n in range(before + 1, count + 1):
+                progress(n)
+
     try:
         for json_path, sidecar in iter_sidecars(archive):
-            # Each sidecar file names a different PDF path, so plain add_document is safe here.
-            writer.add_document(**to_document(sidecar, _archive_path(archive, json_path, sidecar)))
-            count += 1
-            if progress is not None:
-                progress(count)
+            if json_path.parent != folder:
+                flush()
+                folder = json_path.parent
+            path = _archive_path(archive, json_path, sidecar)
+            doc = to_document(sidecar, path)
+            pending.setdefault(doc["series"], []).append((int(doc["meta"]["version"]), path, doc))
+        flush()
     except BaseException:
         writer.cancel()
         raise
@@ -421,25 +805,38 @@ def _build(target: Path, archive: Path, progress: Callable[[int], None] | None) 
     return count
 
 
+def count_sidecars(archive: Path) -> int:
+    """How many sidecars rebuild() will read (file names only, for a progress bar's total)."""
+    archive = Path(archive)
+    if not archive.is_dir():
+        return 0
+    with os.scandir(archive) as it:
+        tops = [Path(e.path) for e in it if e.is_dir(follow_symlinks=False) and _is_customer_folder(e.name)]
+    return sum(1 for top in tops for _ in _walk_json(top))
+
+
 def rebuild(
     index_dir: Path,
     archive: Path,
     *,
     progress: Callable[[int], None] | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    limitmb: int = _BUILD_LIMIT_MB,
 ) -> int:
     """Rebuild the index from every sidecar in the archive, then swap it in.
 
     The new index is built in ``<index_dir>.rebuild`` beside the old one while the old one's
-    write lock is held; then the old one is renamed to ``<index_dir>.old``, the new one renamed
-    into place and the old one deleted. An interruption before the swap leaves the old index
-    as it was; one between the two renames makes open() raise IndexSchemaMismatch, not guess.
+    write lock is held (searches go on using the old one); then the old one is renamed to
+    ``<index_dir>.old``, the new one renamed into place and the old one deleted. An
+    interruption before the swap leaves the old index as it was; one between the two renames
+    makes open() raise IndexSchemaMismatch, not guess (open_or_rebuild() then rebuilds).
 
     Args:
         index_dir: the index directory to replace (created if absent).
-        archive: the archive root to read sidecars from (streamed, one at a time).
+        archive: the archive root to read sidecars from (streamed, one folder at a time).
         progress: called after each document with the number indexed so far.
         lock_timeout: seconds to wait for another process's write lock.
+        limitmb: megabytes of postings whoosh pools in memory before spilling them to disk.
 
     Returns:
         The number of documents in the new index.
@@ -455,19 +852,22 @@ def rebuild(
     new, old = _sibling(index_dir, ".rebuild"), _sibling(index_dir, ".old")
     try:
         index_dir.parent.mkdir(parents=True, exist_ok=True)
-        with _hold_write_lock(index_dir, lock_timeout):
-            shutil.rmtree(new, ignore_errors=True)  # left by an interrupted rebuild
-            try:
-                count = _build(new, archive, progress)
-                _write_version(new)
-            except BaseException:
-                shutil.rmtree(new, ignore_errors=True)
-                raise
-            if old.exists() and index_dir.exists():
-                shutil.rmtree(old)
-            if index_dir.exists():
-                os.rename(index_dir, old)
-            os.rename(new, index_dir)
+        # Two rebuilds at once would share `.rebuild`; the live index's lock alone does not stop
+        # that when there is no live index yet.
+        with _hold_lock(index_dir.parent, f".{index_dir.name}.rebuild.lock", lock_timeout, index_dir):
+            with _hold_write_lock(index_dir, lock_timeout):
+                shutil.rmtree(new, ignore_errors=True)  # left by an interrupted rebuild
+                try:
+                    count = _build(new, archive, progress, limitmb)
+                    _write_version(new)
+                except BaseException:
+                    shutil.rmtree(new, ignore_errors=True)
+                    raise
+                if old.exists() and index_dir.exists():
+                    shutil.rmtree(old)
+                if index_dir.exists():
+                    os.rename(index_dir, old)
+                os.rename(new, index_dir)
     except OSError as exc:
         raise ArchiveUnwritable(f"cannot rebuild the search index in {index_dir}: {exc}") from exc
     shutil.rmtree(old, ignore_errors=True)
@@ -475,3 +875,40 @@ def rebuild(
         log.warning("could not delete the previous index %s; delete it by hand", old)
     log.info("rebuilt the search index %s: %d document(s)", index_dir, count)
     return count
+
+
+def open_or_rebuild(
+    index_dir: Path,
+    archive: Path,
+    *,
+    progress_bar: Callable[[], AbstractContextManager[Callable[[int], None]]] | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    create: bool = True,
+) -> IndexStore:
+    """Open the index; one built for another schema version, or left mid-swap, is rebuilt first.
+
+    A damaged index (unreadable files, no version) is not: it raises, so that a person looks
+    at it before anything is deleted (``signoff reindex`` rebuilds it on purpose).
+
+    Args:
+        index_dir: the index directory.
+        archive: the archive to rebuild from.
+        progress_bar: makes a progress bar (a context manager giving ``update(n)``), only when
+            a rebuild is needed: counting the archive's sidecars for it takes a walk.
+        lock_timeout: seconds to wait for another process's write lock.
+        create: create an empty index where there is none (else raise IndexMissing).
+
+    Raises:
+        IndexSchemaMismatch: the index is damaged.
+        IndexMissing: there is no index and ``create`` is False.
+        ArchiveUnwritable: the index cannot be created, read or rebuilt.
+    """
+    try:
+        return IndexStore.open(index_dir, lock_timeout=lock_timeout, create=create)
+    except IndexSchemaMismatch as exc:
+        if exc.found is None and not _sibling(Path(index_dir), ".old").exists():
+            raise
+        log.warning("%s; rebuilding it from %s", exc.message, archive)
+    with progress_bar() if progress_bar is not None else nullcontext(None) as update:
+        rebuild(index_dir, archive, progress=update, lock_timeout=lock_timeout)
+    return IndexStore.open(index_dir, create=False, lock_timeout=lock_timeout)

@@ -304,11 +304,17 @@ def test_hit_fields_and_json(incremental: IndexStore) -> None:
         statuses={"customer": "ok", "items": "ok", "time": "ok", "signature": "missing", "receiver": "missing"},
         snippet=hit.snippet,
         score=hit.score,
+        version=1,
+        latest=True,
+        customer_id=None,
+        signed=False,
     )
     data = json.loads(json.dumps(hit.to_json()))
     assert {"delivery_number", "customer", "date", "complete", "path", "snippet", "kind", "statuses", "score"} <= set(data)
+    assert (data["status"], data["signed"], data["version"], data["latest"]) == ("incomplete", False, 1, True)
     (other,) = incremental.search("kind:other")
     assert (other.delivery_number, other.date, other.statuses, other.complete) == (None, None, {}, False)
+    assert other.signed is None
 
 
 @pytest.mark.parametrize(
