@@ -10,6 +10,7 @@ APT_PACKAGES=(
   poppler-utils       # pdftoppm/pdfinfo for pdf2image
   fonts-dejavu-core fonts-liberation2 fonts-noto-cjk   # fonts the sample generator renders with
   python3 python3-venv python3-dev
+  chromium            # headless browser for the html report's test (tests/e2e/test_report_e2e.py)
   ca-certificates
 )
 
