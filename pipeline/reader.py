@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ from pipeline.checks import (
 )
 from pipeline.classify import CustomerList, page_kind
 from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
-from pipeline.fields import ItemRow, extract_fields, parse_qty, tidy_sku
+from pipeline.fields import ItemRow, ValueRegion, extract_fields, parse_qty, tidy_sku
 from pipeline.ingest import RawPage
 from pipeline.layout import Box, Layout
 from pipeline.ocr import OcrEngine, words_to_text
@@ -141,6 +142,34 @@ def _reread(clean: Image.Image, b: Box, engine: OcrEngine, unit: float) -> str:
     return " ".join(w.text for w in engine(crop, ["eng"]))
 
 
+def _fold(text: str) -> str:
+    """Letters only, without accents and case: "Älvdalens Trä" and "Alvdalens Tra" fold alike."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if ch.isalnum()).casefold()
+
+
+def _with_accents(value: ValueRegion, clean: Image.Image, engine: OcrEngine, unit: float) -> ValueRegion:
+    """A name on a page read in English first, read again in Swedish alone: tesseract drops å, ä and
+    ö from a Swedish name on an English sheet ("Älvdalens Trä AB" came out "Alvdalens Tra AB").
+    The second reading is taken only when it is the same letters with accents added."""
+    if not value.lines or value.conf < 60:
+        return value
+    first = value.lines[0]
+    if not any(ch.isalpha() for w in first for ch in w.text):
+        return value
+    b = Box.around(first)
+    box = (max(0, int(b.left - 0.4 * unit)), max(0, int(b.top - 0.4 * unit)),
+           min(clean.width, int(b.right + 0.6 * unit)), min(clean.height, int(b.bottom + 0.4 * unit)))
+    again = engine(clean.crop(box), ["swe"])
+    text = " ".join(w.text for w in again)
+    old = " ".join(w.text for w in first)
+    if text == old or _fold(text) != _fold(old) or text.isascii():
+        return value
+    word = Word(text, int(b.left), int(b.top), int(b.right - b.left), int(b.bottom - b.top),
+                min(w.conf for w in again), first[0].line)
+    return dataclasses.replace(value, words=(word, *value.words[len(first):]), lines=((word,), *value.lines[1:]))
+
+
 _SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-/.]{1,30}$")
 
 
@@ -201,6 +230,10 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
     layout = Layout(words, img.width, img.height)
     found = extract_fields(layout)
     found.items = [_reread_row(row, clean, engine, layout.unit) for row in found.items]
+    if "swe" in engine.languages and own is None:
+        for name in ("customer", "receiver"):
+            if name in found.values:
+                found.values[name] = _with_accents(found.values[name], clean, engine, layout.unit)
     text = words_to_text(words)
     page = Page(raw.number, None, raw.dpi, barcodes, words, text, rotated=turn, skew=angle)
     reading = PageReading(page, layout, found, np.asarray(img))
