@@ -47,7 +47,8 @@ class ItemRow:
     unit: str | None
     conf: float
     qty_box: Box | None = None  # where the quantity should be, for a second look
-    sku_box: Box | None = None  # the SKU's words, when tesseract was unsure of them
+    sku_box: Box | None = None  # where the SKU's words are
+    sku_sure: bool = True  # tesseract was sure of them (the reader reads unsure ones again)
 
 
 @dataclass(slots=True)
@@ -331,11 +332,10 @@ def _read_headerless(layout: Layout, label: LabelHit, hits: list[LabelHit]) -> l
         conf = sum(w.conf for w in used) / len(used)
         qb = Box.around(qty_words)
         qty_box = Box(qb.left - 0.5 * unit, line.top - 0.4 * unit, qb.right + 1.0 * unit, line.bottom + 0.4 * unit)
-        sku_box = None
-        if words[sku_at].conf < 75 or not _SKU_SHAPE.match(words[sku_at].text):
-            b = Box.around([words[sku_at]])
-            sku_box = Box(b.left - 0.4 * unit, b.top - 0.4 * unit, b.right + 0.6 * unit, b.bottom + 0.4 * unit)
-        rows.append(ItemRow(sku, _join(desc_words) or None, qty, qunit, conf, qty_box, sku_box))
+        b = Box.around([words[sku_at]])
+        sku_box = Box(b.left - 0.4 * unit, b.top - 0.4 * unit, b.right + 0.6 * unit, b.bottom + 0.4 * unit)
+        sure = words[sku_at].conf >= 75 and bool(_SKU_SHAPE.match(words[sku_at].text))
+        rows.append(ItemRow(sku, _join(desc_words) or None, qty, qunit, conf, qty_box, sku_box, sure))
     return rows
 
 
@@ -411,8 +411,9 @@ def _read_table(
             qty_box = Box(qty_col[3] - 2 * unit, line.top - 0.4 * unit, qty_col[4] + 3 * unit, line.bottom + 0.4 * unit)
         sku_words = cells.get("sku", [])
         sku_box = None
-        if sku_words and min(w.conf for w in sku_words) < 75:
+        if sku_words:
             b = Box.around(sku_words)
             sku_box = Box(b.left - 0.4 * unit, b.top - 0.4 * unit, b.right + 0.6 * unit, b.bottom + 0.4 * unit)
-        rows.append(ItemRow(sku, desc, qty, qunit, conf, qty_box, sku_box))
+        sure = bool(sku_words) and min(w.conf for w in sku_words) >= 75
+        rows.append(ItemRow(sku, desc, qty, qunit, conf, qty_box, sku_box, sure))
     return rows, seen

@@ -173,16 +173,18 @@ def _with_accents(value: ValueRegion, clean: Image.Image, engine: OcrEngine, uni
 _SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-/.]{1,30}$")
 
 
-def _reread_row(row: ItemRow, clean: Image.Image, engine: OcrEngine, unit: float) -> ItemRow:
+def _reread_row(row: ItemRow, clean: Image.Image, engine: OcrEngine, unit: float, cjk: bool = False) -> ItemRow:
     """Cells the page read missed or was unsure of (a lone digit beside a rule, a smudged SKU)
-    are read again alone: the page-wide reading mixes in Chinese shapes and table rules."""
+    are read again alone: the page-wide reading mixes in Chinese shapes and table rules. On a
+    page read in Chinese every SKU is read again in Latin script: chi_sim drops their dashes
+    ("GL88" for GL-88) even when it is sure of them."""
     if not (row.sku or row.description):
         return row
     if row.qty is None and row.qty_box is not None:
         qty, qty_unit = parse_qty(_reread(clean, row.qty_box, engine, unit))
         if qty is not None:
             row = dataclasses.replace(row, qty=qty, unit=qty_unit or row.unit)
-    if row.sku_box is not None:
+    if row.sku_box is not None and (cjk or not row.sku_sure):
         text = tidy_sku(_reread(clean, row.sku_box, engine, unit))
         if _SKU.match(text):
             row = dataclasses.replace(row, sku=text)
@@ -229,7 +231,7 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
         words = engine(clean, [own])
     layout = Layout(words, img.width, img.height)
     found = extract_fields(layout)
-    found.items = [_reread_row(row, clean, engine, layout.unit) for row in found.items]
+    found.items = [_reread_row(row, clean, engine, layout.unit, own == "chi_sim") for row in found.items]
     if "swe" in engine.languages and own is None:
         for name in ("customer", "receiver"):
             if name in found.values:

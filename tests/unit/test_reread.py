@@ -33,7 +33,7 @@ PAGE = Image.new("L", (1000, 1000), 255)
 
 
 def test_missing_quantity_and_unsure_sku_are_read_again() -> None:
-    row = ItemRow("PT-5SL", "Väggfärg", None, None, 50.0, Box(800, 100, 900, 140), Box(10, 100, 120, 140))
+    row = ItemRow("PT-5SL", "Väggfärg", None, None, 50.0, Box(800, 100, 900, 140), Box(10, 100, 120, 140), sku_sure=False)
     engine = CellEngine("11 st")
     out = _reread_row(row, PAGE, engine, unit=40.0)
     assert out.qty == 11 and out.unit == "st"
@@ -43,3 +43,11 @@ def test_missing_quantity_and_unsure_sku_are_read_again() -> None:
 def test_a_second_look_that_reads_nothing_keeps_the_first() -> None:
     row = ItemRow("A-1001", "Pine", None, None, 50.0, Box(800, 100, 900, 140), None)
     assert _reread_row(row, PAGE, CellEngine("~~"), unit=20.0) == row
+
+
+def test_on_a_chinese_page_every_sku_is_read_again_in_latin_script() -> None:
+    row = ItemRow("GL88", "手套", 4, None, 90.0, None, Box(10, 100, 120, 140))
+    assert _reread_row(row, PAGE, CellEngine("GL-88"), unit=40.0).sku == "GL88"  # sure, Latin page
+    engine = CellEngine("GL-88")
+    assert _reread_row(row, PAGE, engine, unit=40.0, cjk=True).sku == "GL-88"
+    assert engine.asked == [["eng"]]
