@@ -146,12 +146,13 @@ class InkReading:
         return self.pixels > 0 and self.fraction >= 0.002 and self.extent >= 1.0
 
 
-def _without_dust(mask: np.ndarray, size: int) -> np.ndarray:
-    """`mask` without the connected blobs that are under `size` pixels both wide and high."""
+def _without_dust(mask: np.ndarray, size: int, flat: int = 0) -> np.ndarray:
+    """`mask` without the connected blobs under `size` pixels both wide and high, or under `flat` high."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:
         return mask
-    keep = (stats[:, cv2.CC_STAT_WIDTH] >= size) | (stats[:, cv2.CC_STAT_HEIGHT] >= size)
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    keep = ((w >= size) | (h >= size)) & (h >= flat)
     keep[0] = False
     return keep[labels]
 
@@ -167,8 +168,9 @@ def measure_ink(grey: np.ndarray, region: Box, unit: float, exclude: Iterable[Bo
         bx0, by0, bx1, by1 = _clip(b, grey.shape)
         mask[max(0, by0 - y0) : max(0, by1 - y0), max(0, bx0 - x0) : max(0, bx1 - x0)] = False
     # Drop dust and specks: a blob smaller than a quarter of a text height each way (about a
-    # millimetre) is not a stroke. What is left of a rule's frayed edge is dropped the same way.
-    mask = _without_dust(mask, max(3, round(0.25 * unit)))
+    # millimetre) is not a stroke; nor is a flat sliver a fifth of a text height high, what a
+    # bitonal scan leaves of a rule's frayed edge once the rule itself is taken away.
+    mask = _without_dust(mask, max(3, round(0.25 * unit)), max(2, round(0.2 * unit)))
     pixels = int(mask.sum())
     if pixels == 0:
         return InkReading(0.0, 0.0, 0)
