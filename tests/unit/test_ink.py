@@ -105,3 +105,17 @@ def test_an_unread_signature_label_falls_back_to_the_sheets_empty_ruled_box(sign
     result = check_signature([_reading(_page(signed), ["Date:", "2026-10-20"])])
     assert (result.status.value == "ok") is signed
     assert "ruled box" in (result.note or "")
+
+
+def test_a_signature_running_over_the_border_still_counts() -> None:
+    """A big hand: the strokes cross the box's top and right rules and end outside it."""
+    img = Image.new("L", (2480, 1200), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle((800, 300, 1800, 650), outline=0, width=3)
+    pts = [(1300 + i * 9, 430 + int(190 * math.sin(i / 5))) for i in range(90)]  # from x 1300 to 2100
+    d.line(pts, fill=20, width=5)
+    grey = np.asarray(img)
+    box = find_ruled_box(grey, Box(600, 100, 2480, 900), UNIT)
+    assert box is not None and abs(box.right - 1800) < 6  # the strokes do not hide the box
+    inner = Box(box.left + 14, box.top + 14, box.right - 14, box.bottom - 14)
+    assert measure_ink(grey, inner, UNIT).present
