@@ -27,7 +27,8 @@ from pipeline.classify import CustomerList, page_kind
 from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
 from pipeline.fields import ItemRow, ValueRegion, extract_fields, parse_qty, tidy_sku
 from pipeline.ingest import RawPage
-from pipeline.layout import Box, Layout
+from pipeline.labels import FIELD_LABELS
+from pipeline.layout import Box, Layout, find_labels
 from pipeline.ocr import OcrEngine, words_to_text
 from pipeline.ocr.tesseract import is_cjk
 from pipeline.preprocess import deskew, is_blank, clean_for_ocr
@@ -142,6 +143,18 @@ def _reread(clean: Image.Image, b: Box, engine: OcrEngine, unit: float) -> str:
     return " ".join(w.text for w in engine(crop, ["eng"]))
 
 
+def _confident_chars(words: Iterable[Word]) -> int:
+    """Letters and digits tesseract was sure of: many on an upright page, few on a turned one."""
+    return sum(sum(ch.isalnum() for ch in w.text) for w in words if w.conf >= 70)
+
+
+def _looks_turned(words: tuple[Word, ...], img: Image.Image) -> bool:
+    """A reading with no field label and little confident text: the page may be on its side."""
+    if _confident_chars(words) >= 200:
+        return False
+    return not find_labels(Layout(words, img.width, img.height), FIELD_LABELS)
+
+
 def _fold(text: str) -> str:
     """Letters only, without accents and case: "Älvdalens Trä" and "Alvdalens Tra" fold alike."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -213,6 +226,7 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
     if turn or angle:
         barcodes = decode_page(img, raw.number)  # positions on the page as it is now read
     clean = clean_for_ocr(img, raw.dpi)
+    guess = 0
     if not turn:
         _, rotate, rot_conf = engine.osd(clean, raw.dpi)
         if rotate in (90, 180, 270) and rot_conf >= ROTATE_MIN_CONF:
@@ -220,9 +234,26 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
             img, angle = deskew(img.rotate(turn, expand=True), raw.dpi)
             clean = clean_for_ocr(img, raw.dpi)
             barcodes = decode_page(img, raw.number)
+        elif rotate in (90, 180, 270):
+            guess = -rotate % 360
     # OSD's script guess is too unsure to pick languages by (it called a Chinese sheet Latin),
     # so the first reading uses every configured language.
     words = engine(clean)
+    if not turn and _looks_turned(words, img):
+        # No barcode said which way up, OSD was unsure (a 150 dpi bitonal page), and the reading
+        # is gibberish with no label in it: read the page turned, OSD's guess first, and keep the
+        # turn that reads as a sheet.
+        for t in dict.fromkeys((guess, 180, 90, 270)):
+            if t == 0:
+                continue
+            img_t, angle_t = deskew(img.rotate(t, expand=True), raw.dpi)
+            clean_t = clean_for_ocr(img_t, raw.dpi)
+            words_t = engine(clean_t)
+            if _confident_chars(words_t) >= max(60, 3 * _confident_chars(words)) and not _looks_turned(words_t, img_t):
+                turn, img, angle, clean, words = t, img_t, angle_t, clean_t, words_t
+                barcodes = decode_page(img, raw.number)
+                log.debug("page %d: read turned %d degrees", raw.number, t)
+                break
     # Tesseract trusts its first language most: a Swedish page read with eng first loses its
     # å, ä and ö, a Chinese one its labels. Read such a page again in its own language alone
     # (the chi_sim and swe models both cover the Latin letters and digits of SKUs and dates).

@@ -51,3 +51,15 @@ def test_on_a_chinese_page_every_sku_is_read_again_in_latin_script() -> None:
     engine = CellEngine("GL-88")
     assert _reread_row(row, PAGE, engine, unit=40.0, cjk=True).sku == "GL-88"
     assert engine.asked == [["eng"]]
+
+
+def test_a_reading_with_no_label_and_little_sure_text_looks_turned() -> None:
+    from pipeline.reader import _looks_turned
+
+    page = Image.new("L", (2480, 3508), 255)
+    gibberish = tuple(Word(t, 100 + 200 * i, 300, 150, 40, 40.0, 0) for i, t in enumerate(":AG paaiaay flL6109z0z-NQ".split()))
+    upright = (Word("Customer:", 100, 300, 220, 40, 95.0, 0), Word("Nordic", 400, 300, 150, 40, 95.0, 0))
+    letter = tuple(Word("Transport" * 3, 100, 100 + 50 * i, 900, 40, 95.0, i) for i in range(10))
+    assert _looks_turned(gibberish, page)
+    assert not _looks_turned(upright, page)  # a label was read: the page is upright
+    assert not _looks_turned(letter, page)  # plenty of sure text (a letter has no labels)
