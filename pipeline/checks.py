@@ -49,7 +49,25 @@ def _ink_near(reading: PageReading, value: ValueRegion) -> bool:
     # belong to the next field.
     lined = [p for p in places if has_writing_line(reading.grey, p, unit)]
     printed = _printed(reading)
-    return any(measure_ink(reading.grey, p, unit, exclude=printed).present for p in (lined or places))
+    return any(
+        measure_ink(reading.grey, p, unit, exclude=[*printed, *_foreign_boxes(reading, p)]).present
+        for p in (lined or places)
+    )
+
+
+def _foreign_boxes(reading: PageReading, place: Box) -> list[Box]:
+    """Ruled boxes that reach into `place` from outside it: another field's (a signature box beside
+    an empty date in a two-column layout). What is inside them was not written for this field."""
+    unit = reading.layout.unit
+    width = reading.grey.shape[1]
+    around = Box(0, place.top - 6 * unit, width, place.bottom + 14 * unit)  # the whole box must be in view
+    out = []
+    for b in find_ruled_boxes(reading.grey, around, unit):
+        overlaps = b.left < place.right and b.right > place.left and b.top < place.bottom and b.bottom > place.top
+        inside = place.left <= b.left and b.right <= place.right and place.top <= b.top and b.bottom <= place.bottom
+        if overlaps and not inside:
+            out.append(Box(b.left - 0.3 * unit, b.top - 0.3 * unit, b.right + 0.3 * unit, b.bottom + 0.3 * unit))
+    return out
 
 
 def _letters(text: str) -> int:

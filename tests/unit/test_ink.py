@@ -119,3 +119,22 @@ def test_a_signature_running_over_the_border_still_counts() -> None:
     assert box is not None and abs(box.right - 1800) < 6  # the strokes do not hide the box
     inner = Box(box.left + 14, box.top + 14, box.right - 14, box.bottom - 14)
     assert measure_ink(grey, inner, UNIT).present
+
+
+def test_another_fields_box_reaching_into_an_empty_value_is_not_writing() -> None:
+    """An empty date, with the signature box of the next column reaching into the space below it."""
+    from pipeline.checks import _ink_near
+    from pipeline.fields import ValueRegion
+    from pipeline.layout import LabelHit
+
+    img = Image.new("L", (2480, 1200), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle((900, 380, 1850, 700), outline=0, width=3)  # the signature box, signed
+    d.line([(1000 + i * 7, 420 + int(60 * math.sin(i / 6))) for i in range(100)], fill=20, width=5)
+    reading = _reading(np.asarray(img), ["Date:"])
+    label = LabelHit("time", "date", 0, 0, 0, Box(200, 100, 320, 140), True)
+    right, below = Box(330, 80, 1600, 160), Box(160, 150, 1300, 450)
+    value = ValueRegion(label, (), (), Box.around([right, below]), "empty", (right, below))
+    assert not _ink_near(reading, value)
+    d.line([(300, 250), (420, 200), (520, 260), (640, 210)], fill=20, width=5)  # a date written by hand
+    assert _ink_near(_reading(np.asarray(img), ["Date:"]), value)
