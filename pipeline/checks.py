@@ -13,6 +13,7 @@ from pipeline.document import FieldResult, FieldStatus, Page
 from pipeline.fields import PageFields, ValueRegion
 from pipeline.ink import find_ruled_boxes, has_writing_line, measure_ink
 from pipeline.layout import Box, Layout
+from pipeline.ocr.tesseract import is_cjk
 
 __all__ = ["PageReading", "check_customer", "check_items", "check_signature", "check_text_field", "check_time"]
 
@@ -32,11 +33,12 @@ class PageReading:
 
 def _printed(reading: PageReading) -> list[Box]:
     """Boxes of confidently read words: printed text, not ink someone added."""
+    # A Chinese word is one character long; a Latin one of one letter is as likely a speck.
     return [
         Box(w.left, w.top, w.right, w.bottom)
         for line in reading.layout.lines
         for w in line.words
-        if w.conf >= 70 and len(w.text) >= 2
+        if w.conf >= 70 and (len(w.text) >= 2 or (len(w.text) == 1 and is_cjk(w.text)))
     ]
 
 
@@ -49,8 +51,11 @@ def _ink_near(reading: PageReading, value: ValueRegion) -> bool:
     # belong to the next field.
     lined = [p for p in places if has_writing_line(reading.grey, p, unit)]
     printed = _printed(reading)
+    # The next field's label may stand inside the place (read with little confidence, or not at all
+    # as a word): it is print, whatever tesseract thought of it.
+    labels = [h.box for h in reading.found.labels]
     return any(
-        measure_ink(reading.grey, p, unit, exclude=[*printed, *_foreign_boxes(reading, p)]).present
+        measure_ink(reading.grey, p, unit, exclude=[*printed, *labels, *_foreign_boxes(reading, p)]).present
         for p in (lined or places)
     )
 

@@ -167,10 +167,10 @@ def measure_ink(grey: np.ndarray, region: Box, unit: float, exclude: Iterable[Bo
     for b in exclude:
         bx0, by0, bx1, by1 = _clip(b, grey.shape)
         mask[max(0, by0 - y0) : max(0, by1 - y0), max(0, bx0 - x0) : max(0, bx1 - x0)] = False
-    # Drop dust and specks: a blob smaller than a quarter of a text height each way (about a
-    # millimetre) is not a stroke; nor is a flat sliver a fifth of a text height high, what a
+    # Drop dust and specks: a blob smaller than 0.4 text height each way (about a millimetre and
+    # a half) is not a stroke; nor is a flat sliver a fifth of a text height high, what a
     # bitonal scan leaves of a rule's frayed edge once the rule itself is taken away.
-    mask = _without_dust(mask, max(3, round(0.25 * unit)), max(2, round(0.2 * unit)))
+    mask = _without_dust(mask, max(3, round(0.4 * unit)), max(2, round(0.2 * unit)))
     pixels = int(mask.sum())
     if pixels == 0:
         return InkReading(0.0, 0.0, 0)
