@@ -169,11 +169,9 @@ def check_signature(readings: list[PageReading]) -> FieldResult:
                 boxes = [b for b in boxes if b.left <= label.right and b.right >= label.left]
             if not boxes:
                 continue
-            box = boxes[0]
-            inset = 0.35 * unit
-            inner = Box(box.left + inset, box.top + inset, box.right - inset, box.bottom - inset)
-            ink = measure_ink(reading.grey, inner, unit, exclude=_label_boxes(reading, inner))
-            return FieldResult(OK if ink.present else MISSING, note=None if ink.present else "the signature box is empty")
+            if _box_has_ink(reading, boxes[0]):
+                return FieldResult(OK)
+            return FieldResult(MISSING, note="the signature box is empty")
         # No ruled box: look where a signature line would be, right of or below the label.
         region = Box(label.right + 0.5 * unit, label.top - 2 * unit, min(w, label.right + 16 * unit), label.bottom + 3 * unit)
         below = Box(label.left, label.bottom + 0.3 * unit, min(w, label.left + 16 * unit), label.bottom + 6 * unit)
@@ -181,6 +179,14 @@ def check_signature(readings: list[PageReading]) -> FieldResult:
             if measure_ink(reading.grey, r, unit, exclude=_printed(reading)).present:
                 return FieldResult(OK, note="no ruled box; ink found beside the label")
     return FieldResult(MISSING, note="no ink where the signature belongs")
+
+
+def _box_has_ink(reading: PageReading, box: Box) -> bool:
+    """Ink inside a ruled box, its ruling and any printed caption in it left out."""
+    unit = reading.layout.unit
+    inset = 0.35 * unit
+    inner = Box(box.left + inset, box.top + inset, box.right - inset, box.bottom - inset)
+    return measure_ink(reading.grey, inner, unit, exclude=_label_boxes(reading, inner)).present
 
 
 def _unlabelled_box(readings: list[PageReading]) -> FieldResult:
@@ -204,10 +210,7 @@ def _unlabelled_box(readings: list[PageReading]) -> FieldResult:
             if b.right - b.left >= 8 * unit and b.bottom - b.top >= 1.5 * unit and _words_inside(words, b) == 0
         ]
         if boxes:
-            box = boxes[0]
-            inset = 0.35 * unit
-            inner = Box(box.left + inset, box.top + inset, box.right - inset, box.bottom - inset)
-            if measure_ink(reading.grey, inner, unit).present:
+            if _box_has_ink(reading, boxes[0]):
                 return FieldResult(OK, note="no signature label read; ink in the sheet's empty ruled box")
             return FieldResult(MISSING, note="no signature label read; the sheet's ruled box is empty")
     return FieldResult(MISSING, note="no signature label found")

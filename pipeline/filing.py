@@ -23,6 +23,7 @@ from PIL import Image, ImageSequence
 from pipeline import __version__
 from pipeline.document import FieldStatus, ScanDoc
 from pipeline.errors import ArchiveUnwritable, PipelineError
+from pipeline.folders import DUPLICATES_FOLDER, OTHER_FOLDER, UNKNOWN_CUSTOMER
 
 __all__ = [
     "DUPLICATES_FOLDER",
@@ -42,9 +43,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SIDECAR_SCHEMA = 1
-UNKNOWN_CUSTOMER = "_unknown"
-OTHER_FOLDER = "_other"
-DUPLICATES_FOLDER = "_duplicates"
 _TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)$")  # what _write_atomic writes before its rename
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PIL import Image, ImageFilter
 
@@ -32,12 +31,10 @@ def is_blank(img: Image.Image, dpi: int) -> bool:
     beside letters that are larger. What remains is counted in 50 dpi cells; bleed-through from
     the other side is far lighter than ink and never counts.
     """
-    ink = (np.asarray(img.convert("L")) < 150).astype(np.uint8)
-    dust = max(2, round(dpi / 25.4))  # 1 mm in pixels
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    small = (stats[:, cv2.CC_STAT_WIDTH] < dust) & (stats[:, cv2.CC_STAT_HEIGHT] < dust)
-    small[0] = True  # the background
-    ink = np.where(small[labels], 0, 255).astype(np.uint8)
+    from pipeline.ink import _without_dust  # the dust rule is shared with the ink measurements
+
+    ink = _without_dust(np.asarray(img.convert("L")) < 150, max(2, round(dpi / 25.4)))  # 1 mm
+    ink = ink.astype(np.uint8) * 255
     cells_img = Image.fromarray(ink)
     scale = min(1.0, 50 / max(dpi, 1))
     if scale < 1.0:

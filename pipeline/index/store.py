@@ -47,6 +47,7 @@ from whoosh.searching import Searcher
 from whoosh.writing import IndexWriter
 
 from pipeline.errors import ArchiveUnwritable
+from pipeline.folders import is_document_folder
 from pipeline.index.query import compile_query, highlight_words, snippet, suggest
 from pipeline.index.schema import SCHEMA, SCHEMA_VERSION, redo_document, series_of, to_document, unpack_text
 
@@ -674,12 +675,6 @@ def _write_series(writer: IndexWriter, docs: Mapping[str, dict[str, Any]], delet
         searcher.close()
 
 
-def _is_customer_folder(name: str) -> bool:
-    # `_quarantine`, `_index` and the like are ours; `_unknown` holds sheets with no customer and
-    # `_other` pages that are not sign-off sheets: both are filed documents.
-    return name in ("_unknown", "_other") or not name.startswith(("_", "."))
-
-
 def _walk_json(folder: Path) -> Iterator[Path]:
     """Every ``*.json`` under folder in path order, streamed, not following symlinked folders."""
     with os.scandir(folder) as it:
@@ -701,7 +696,7 @@ def iter_sidecars(archive: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     """
     archive = Path(archive)
     with os.scandir(archive) as it:
-        tops = sorted(Path(e.path) for e in it if e.is_dir(follow_symlinks=False) and _is_customer_folder(e.name))
+        tops = sorted(Path(e.path) for e in it if e.is_dir(follow_symlinks=False) and is_document_folder(e.name))
     for top in tops:
         for path in _walk_json(top):
             try:
@@ -811,7 +806,7 @@ def count_sidecars(archive: Path) -> int:
     if not archive.is_dir():
         return 0
     with os.scandir(archive) as it:
-        tops = [Path(e.path) for e in it if e.is_dir(follow_symlinks=False) and _is_customer_folder(e.name)]
+        tops = [Path(e.path) for e in it if e.is_dir(follow_symlinks=False) and is_document_folder(e.name)]
     return sum(1 for top in tops for _ in _walk_json(top))
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.filing import safe_name
+from pipeline.folders import OTHER_FOLDER, is_document_folder
 
 __all__ = [
     "ArchiveFile",
@@ -37,8 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OTHER_FOLDER = "_other"
-UNKNOWN_FOLDER = "_unknown"
 _SIDECAR = re.compile(r"(?P<id>.+?)(?:\.v(?P<version>\d+))?\.json")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -79,12 +78,6 @@ class SheetRecord:
         return (self.processed_at, self.version, self.file.rel_pdf)
 
 
-def _is_customer_folder(name: str) -> bool:
-    # Same rule as the index: `_quarantine`, `_index`, `_duplicates` are ours; `_unknown` and
-    # `_other` hold filed documents.
-    return name in (UNKNOWN_FOLDER, OTHER_FOLDER) or not name.startswith(("_", "."))
-
-
 def list_archive(archive: Path, *, since: float | None = None) -> Iterator[ArchiveFile]:
     """Every sidecar in the customer folders, by name; nothing is parsed.
 
@@ -96,7 +89,7 @@ def list_archive(archive: Path, *, since: float | None = None) -> Iterator[Archi
     """
     root = os.fspath(archive)
     with os.scandir(root) as it:
-        tops = sorted((e.name, e.path) for e in it if e.is_dir(follow_symlinks=False) and _is_customer_folder(e.name))
+        tops = sorted((e.name, e.path) for e in it if e.is_dir(follow_symlinks=False) and is_document_folder(e.name))
     for name, top in tops:
         kind = "other" if name == OTHER_FOLDER else "signoff"
         yield from _walk(top, len(root) + 1, kind, since, _is_recent(top, since))

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.filing import DUPLICATES_FOLDER
+from pipeline.folders import DUPLICATES_FOLDER
 from pipeline.service.journal import Journal, journal_path, printable
 from pipeline.service.watcher import InboxRules
 from pipeline.settings import Settings

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ArchiveUnwritable
-from pipeline.filing import DUPLICATES_FOLDER, OTHER_FOLDER, UNKNOWN_CUSTOMER, is_temp_name, leftover_temp_files
+from pipeline.filing import is_temp_name, leftover_temp_files
+from pipeline.folders import DUPLICATES_FOLDER, is_document_folder
 from pipeline.ingest import sha256_file
 from pipeline.service.journal import printable
 from pipeline.settings import Settings
@@ -57,10 +58,6 @@ class VerifyReport:
         return all(p.repaired for p in self.problems)
 
 
-def _is_document_folder(name: str) -> bool:
-    return name in (UNKNOWN_CUSTOMER, OTHER_FOLDER) or not name.startswith(("_", "."))
-
-
 def _walk(folder: Path) -> Iterator[Path]:
     """Every file under a folder, symbolic links included as themselves, never followed."""
     for root, dirnames, filenames in os.walk(folder):
@@ -93,7 +90,7 @@ def verify_archive(settings: Settings, *, repair: bool = False) -> VerifyReport:
     rel = lambda p: printable(p.relative_to(archive).as_posix())  # noqa: E731
     filed: dict[str, dict[str, Any]] = {}  # pdf path -> sidecar
     on_disk: set[str] = set()  # every PDF in the document folders, whatever its sidecar says
-    tops = sorted(p for p in archive.iterdir() if p.is_dir() and not p.is_symlink() and _is_document_folder(p.name))
+    tops = sorted(p for p in archive.iterdir() if p.is_dir() and not p.is_symlink() and is_document_folder(p.name))
     for top in tops:
         for path in _walk(top):
             name = path.name
