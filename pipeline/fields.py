@@ -253,8 +253,10 @@ def _find_table_header(layout: Layout) -> tuple[int | None, list[tuple[str, floa
     best: tuple[int, int] | None = None
     for li, cols in by_line.items():
         kinds = set(cols)
+        if not kinds & {"sku", "description"}:
+            continue  # "Unit 9, Dockside Road ... Tel": an address line naming a unit and a count
         if len(kinds) >= 2 and ("qty" in kinds or len(kinds) >= 3 or {"sku", "description"} <= kinds):
-            score = len(kinds) + ("qty" in kinds)
+            score = len(kinds - {"unit"}) + ("qty" in kinds)
             if best is None or score > best[0]:
                 best = (score, li)
     if best is None:

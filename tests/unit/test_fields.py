@@ -134,8 +134,10 @@ def _rows(found) -> list[tuple[str | None, int | None]]:  # noqa: ANN001
 
 
 def test_a_misread_column_heading_is_taken_from_the_words_standing_apart() -> None:
-    """ "Item No." read as "tem No.": the SKU column is still found left of the named headings."""
+    """ "Item No." read as "tem No.": the SKU column is still found left of the named headings,
+    and a shipper's address line above ("Unit 9 ... Tel") does not pass for the table's head."""
     p = Page()
+    p.text(230, 300, "Unit 9, Dockside Road, Hull HU9 ITY : Tel 01482 555 210")
     p.text(200, 500, "Items:")
     p.text(230, 580, "tem No.")
     p.text(600, 580, "Description")
