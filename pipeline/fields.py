@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pipeline.document import Word
 from pipeline.labels import COLUMN_LABELS, FIELD_LABELS
 from pipeline.layout import Box, LabelHit, Layout, Line, find_labels, tokenize
+from pipeline.ocr.tesseract import is_cjk
 
 __all__ = ["ItemRow", "PageFields", "ValueRegion", "extract_fields", "parse_qty", "tidy_sku"]
 
@@ -272,7 +273,7 @@ def _find_table_header(layout: Layout) -> tuple[int | None, list[tuple[str, floa
         named = [(h.box.left, h.box.right) for h in cols]
         loose = [
             w for w in _clean(layout.lines[li].words)
-            if sum(c.isalnum() for c in w.text) >= 2
+            if _weight(w.text) >= 2
             and all(w.right < a - 1.5 * unit or w.left > b + 1.5 * unit for a, b in named)
         ]
         # Words between the same two named headings are one group; the group with most letters wins.
@@ -280,11 +281,17 @@ def _find_table_header(layout: Layout) -> tuple[int | None, list[tuple[str, floa
         for w in loose:
             groups.setdefault(sum(b < w.left for _, b in named), []).append(w)
         if groups:
-            group = max(groups.values(), key=lambda ws: sum(c.isalnum() for w in ws for c in w.text))
-            if sum(c.isalnum() for w in group for c in w.text) >= 3:
+            group = max(groups.values(), key=lambda ws: sum(_weight(w.text) for w in ws))
+            if sum(_weight(w.text) for w in group) >= 3:
                 out.append((missing.pop(), float(min(w.left for w in group)), float(max(w.right for w in group))))
                 out.sort(key=lambda c: c[1])
     return li, out
+
+
+def _weight(text: str) -> int:
+    """How much of a word a heading is: letters and digits count one, a Chinese character (a
+    syllable, "品名" is a whole heading) two."""
+    return sum(2 if is_cjk(c) else 1 for c in text if c.isalnum())
 
 
 # A SKU: letters and digits with a dash or slash, or a letter prefix and digits ("HD-7731", "A-1001",
@@ -341,13 +348,30 @@ def _read_headerless(layout: Layout, label: LabelHit, hits: list[LabelHit]) -> l
     return rows
 
 
+def _split_sku_cell(cells: dict[str, list[Word]]) -> None:
+    """A code followed by words in the SKU column ("SW-500 Stretch", "NL-75 钉子 75mm"): the
+    description's start drifted into it, or its heading was lost. The code alone is the SKU."""
+    words = cells.get("sku", [])
+    if len(words) > 1 and _SKU_SHAPE.match(tidy_sku(words[0].text)) and any(
+        any(c.isalpha() for c in w.text) and not _SKU_SHAPE.match(tidy_sku(w.text)) for w in words[1:]
+    ):
+        cells["description"] = words[1:] + cells.get("description", [])
+        cells["sku"] = words[:1]
+
+
 _QTY = re.compile(r"^(\d{1,6})\s*([^\d\s]{1,6})?$")
 
 
-def parse_qty(text: str) -> tuple[int | None, str | None]:
+def parse_qty(text: str, cell: bool = False) -> tuple[int | None, str | None]:
+    """A quantity and its unit ("12 pcs", "3 st", "5 件"). With `cell`, the text is known to be
+    the quantity column's cell, so ones read as letters are taken for ones."""
     t = text.strip().replace(" ", "")
     t = re.sub(r"(?<=\d)[Oo]|^[Oo](?=\d)", "0", t)
     t = re.sub(r"(?<=\d)[lI|]|^[lI|](?=\d)", "1", t)
+    if cell and not any(c.isdigit() for c in t):
+        # "11 m" read "lim" or "iim": thin ones at 150 dpi come out as l, i or I. Two or more of
+        # them before a unit (or alone) are the number; a single one could be a stray mark.
+        t = re.sub(r"^[lIi|!]{2,}(?=[^\W\d_]{0,4}$)", lambda m: "1" * len(m[0]), t)
     m = _QTY.match(t)
     if not m:
         return None, None
@@ -392,12 +416,13 @@ def _read_table(
             continue  # a line of stray marks (a rule's remains): not a row, not the end either
         seen += 1
         prev_bottom = line.bottom
+        _split_sku_cell(cells)
         sku = _join(cells.get("sku", [])) or None
         if sku:
             sku = tidy_sku(sku)
         desc = _join(cells.get("description", [])) or None
         qty_text = " ".join(w.text for w in cells.get("qty", []))
-        qty, qunit = parse_qty(qty_text) if qty_text else (None, None)
+        qty, qunit = parse_qty(qty_text, cell=True) if qty_text else (None, None)
         if qunit is None and cells.get("unit"):
             qunit = _join(cells["unit"])
         words = [w for ws in cells.values() for w in ws]

@@ -194,7 +194,7 @@ def _reread_row(row: ItemRow, clean: Image.Image, engine: OcrEngine, unit: float
     if not (row.sku or row.description):
         return row
     if row.qty is None and row.qty_box is not None:
-        qty, qty_unit = parse_qty(_reread(clean, row.qty_box, engine, unit))
+        qty, qty_unit = parse_qty(_reread(clean, row.qty_box, engine, unit), cell=True)
         if qty is not None:
             row = dataclasses.replace(row, qty=qty, unit=qty_unit or row.unit)
     if row.sku_box is not None and (cjk or not row.sku_sure):
@@ -356,7 +356,8 @@ def build_documents(
                     fields[name] = _merge(found)
             fields["items"] = _merge_items([p.items for p in group if p.items is not None])
             if customers is not None and customers.customers:
-                fields["customer"], customer_id = _canonical_customer(fields["customer"], customers)
+                texts = [p.page.text or "" for p in group]
+                fields["customer"], customer_id = _canonical_customer(fields["customer"], customers, texts)
         docs.append(
             ScanDoc(
                 source=source,
@@ -373,13 +374,32 @@ def build_documents(
     return docs
 
 
-def _canonical_customer(result: FieldResult, customers: CustomerList) -> tuple[FieldResult, str | None]:
-    if result.status is not FieldStatus.OK:
+def _canonical_customer(
+    result: FieldResult, customers: CustomerList, texts: list[str]
+) -> tuple[FieldResult, str | None]:
+    """The known customer a read name is, by the configured list.
+
+    The list is the authority: a name read unsure (specks, a 150 dpi scan) that is clearly one
+    known customer is that customer. When the customer label itself was not read, a line of the
+    page holding a known customer's name alone stands in for it. An empty field stays missing.
+    """
+    if result.status is FieldStatus.MISSING:
+        if result.note != "label not found":
+            return result, None
+        found, score = customers.find_in(line for text in texts for line in text.splitlines())
+        if found is None:
+            return result, None
+        note = "the customer label was not read; the page names this known customer"
+        return FieldResult(FieldStatus.OK, found.name, round(score, 1), note=note), found.id
+    if not result.value:
         return result, None
     match, score = customers.match(str(result.value))
     if match is None:
+        if result.status is not FieldStatus.OK:
+            return result, None
         return (
             FieldResult(FieldStatus.UNREADABLE, result.value, round(score, 1), note="not a known customer"),
             None,
         )
-    return FieldResult(FieldStatus.OK, match.name, round(score, 1)), match.id
+    note = None if result.status is FieldStatus.OK else f"read unsure as {result.value!r}; a known customer"
+    return FieldResult(FieldStatus.OK, match.name, round(score, 1), note=note), match.id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.document import Word
-from pipeline.fields import extract_fields
+from pipeline.fields import _find_table_header, extract_fields, parse_qty
 from pipeline.layout import Layout
 
 H = 40  # text height in px, as at 300 dpi
@@ -195,3 +195,60 @@ def test_item_codes_are_tidied_as_printed() -> None:
     assert tidy_sku("PK:2040") == "PK-2040"
     assert tidy_sku("SE-~44120") == "SE-44120"
     assert tidy_sku("GL - 88") == "GL-88"
+
+
+def test_a_misread_chinese_heading_of_two_characters_still_heads_its_column() -> None:
+    """品名 read as 曲名: two Chinese characters are a whole heading, so the descriptions stay out of the SKUs."""
+    p = Page()
+    p.text(200, 500, "货品明细:")
+    p.text(230, 580, "货号")
+    p.text(600, 580, "曲名")
+    p.text(1900, 580, "数量")
+    p.text(230, 650, "NL-75")
+    p.text(600, 650, "钉子 75mm 1 公斤")
+    p.text(1900, 650, "192 箱")
+    layout = p.layout()
+    assert [c[0] for c in _find_table_header(layout)[1]] == ["sku", "description", "qty"]
+    found = extract_fields(layout)
+    assert _rows(found) == [("NL-75", 192)]
+    assert found.items[0].description == "钉子 75mm 1 公斤"
+
+
+def test_words_after_a_code_in_the_sku_column_are_the_description() -> None:
+    """No description heading read at all: "NL-75 Nails 75 mm" in the SKU column is code NL-75."""
+    p = Page()
+    p.text(200, 500, "Items:")
+    p.text(230, 580, "Article No.")
+    p.text(1900, 580, "Qty")
+    p.text(230, 650, "NL-75 Nails 75 mm, 1 kg")
+    p.text(1900, 650, "3")
+    p.text(230, 720, "TB-2x4-240 Timber 2x4, 240 cm")
+    p.text(1900, 720, "12 pcs")
+    found = extract_fields(p.layout())
+    assert _rows(found) == [("NL-75", 3), ("TB-2x4-240", 12)]
+    assert found.items[1].description == "Timber 2x4, 240 cm"
+
+
+def test_a_chinese_label_with_a_stray_character_inside_still_names_its_field() -> None:
+    """签收时间 read 符收时了间 (one misread, one stray), and 签收人 read 签收入: each keeps its field."""
+    p = Page()
+    p.text(200, 600, "签收入:")
+    p.text(800, 600, "张敏")
+    p.text(200, 700, "符收时了间:")
+    p.text(800, 700, "2026-10-16 10:14")
+    found = extract_fields(p.layout())
+    assert found.values["receiver"].first_line == "张敏"
+    assert found.values["time"].text == "2026-10-16 10:14"
+
+
+def test_ones_read_as_letters_in_the_quantity_column_are_ones() -> None:
+    """ "11 m" at 150 dpi read "iim": in the quantity column that is 11; elsewhere words stay words."""
+    p = Page()
+    p.text(230, 580, "Article No.")
+    p.text(600, 580, "Description")
+    p.text(1900, 580, "Qty")
+    p.text(230, 650, "A-1001")
+    p.text(600, 650, "Pine board 45x95 mm")
+    p.text(1900, 650, "iim")
+    assert _rows(extract_fields(p.layout())) == [("A-1001", 11)]
+    assert parse_qty("list") == (None, None) and parse_qty("lim", cell=True) == (11, "m")
