@@ -111,7 +111,7 @@ def check_time(
         if not is_plausible(parsed.value, now):
             return FieldResult(UNREADABLE, parsed.iso(), note=f"implausible date {parsed.text!r}")
         if parsed.repaired:
-            note = f"read {text!r} as {parsed.iso()}: out-of-range digits mended"
+            note = f"read {text!r} as {parsed.iso()}: mended (out-of-range digits, or a time's lost colon)"
             return FieldResult(OK, parsed.iso(), confidence=round(min(value.conf, 60.0), 1), note=note)
         return FieldResult(OK, parsed.iso(), confidence=round(value.conf, 1))
     if (text and any(ch.isalnum() for ch in text)) or _ink_near(reading, value):

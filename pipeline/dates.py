@@ -31,12 +31,15 @@ _TIME = re.compile(
 )
 
 
+_BARE_TIME = re.compile(r"\s*([01]\d|2[0-3])([0-5]\d)(?!\d)")
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedTime:
     value: datetime
     has_time: bool
     text: str  # the part of the input that was read as the date and time
-    repaired: bool = False  # a day, month, hour or minute out of range was mended (see `_repair`)
+    repaired: bool = False  # digits were mended (see `_repair`), or a time's lost colon restored
 
     def iso(self) -> str:
         if self.has_time:
@@ -44,11 +47,16 @@ class ParsedTime:
         return self.value.strftime("%Y-%m-%d")
 
 
+# A date and the time after it run together when the space between was lost ("2026-10-2610:06").
+_RUN_ON = re.compile(r"(?<!\d)(\d{4}[-/.]\d{1,2}[-/.]\d{2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})(?=\d{1,2}[:.]\d{2}(?!\d))")
+
+
 def _fix_ocr_digits(text: str) -> str:
-    """O for 0 and l/I for 1 next to digits are common OCR slips in dates."""
+    """O for 0 and l/I for 1 next to digits are common OCR slips in dates; a lost space between
+    a date and its time is put back."""
     text = re.sub(r"(?<=\d)[Oo]|[Oo](?=\d)", "0", text)
     text = re.sub(r"(?<=\d)[lI|]|[lI|](?=\d)", "1", text)
-    return text
+    return _RUN_ON.sub(r"\1 ", text)
 
 
 def _make_date(y: int, m: int, d: int) -> date | None:
@@ -60,8 +68,9 @@ def _make_date(y: int, m: int, d: int) -> date | None:
         return None
 
 
-# Digits OCR reads in place of another: a dotted or slashed zero comes out 6, 8 or 9, a 1 as 7.
-_CONFUSED = {"6": "0", "8": "0", "9": "0", "7": "1"}
+# Digits OCR reads in place of another: a dotted or slashed zero comes out 6, 8 or 9, a 1 as 7,
+# or as 4 when a speck touches its flag.
+_CONFUSED = {"6": "0", "8": "0", "9": "0", "7": "1", "4": "1"}
 _RANGES = {"day": (1, 31), "month": (1, 12), "hour": (0, 23), "minute": (0, 59)}
 _NUMERIC_LOOSE = re.compile(r"(?<!\d)(\d{1,2})(\s*[/.-]\s*)(\d{1,2})(\s*[/.-]\s*)(\d{4}|\d{2})(?!\d)")
 _ISO_LOOSE = re.compile(r"(?<!\d)(\d{4})(\s*[-/.]\s*)(\d{1,2})(\s*[-/.]\s*)(\d{1,2})(?!\d)")
@@ -156,6 +165,12 @@ def _find(text: str, date_order: str) -> ParsedTime | None:
     if tm is None:
         tm = _TIME.search(text[:start])
     if tm is None:
+        bare = _BARE_TIME.match(rest)
+        if bare is not None:
+            # "2026年9月5日 1053": the colon was lost in the scan. Right after a date, four digits
+            # that make a valid time are that time (marked mended, as a repair is).
+            value = datetime(d.year, d.month, d.day, int(bare[1]), int(bare[2]))
+            return ParsedTime(value, True, text[start : end + bare.end()].strip(), repaired=True)
         return ParsedTime(datetime(d.year, d.month, d.day), False, text[start:end].strip())
     hour, minute = int(tm[1]), int(tm[2])
     suffix = (tm[3] or "").lower().replace(".", "")

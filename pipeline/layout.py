@@ -228,6 +228,24 @@ def _spellings(tokens: tuple[str, ...]) -> list[tuple[str, ...]]:
     return out
 
 
+def _cjk_with_insertion(tokens: list[Token], used: list[bool], i: int, ptoks: tuple[str, ...]) -> bool:
+    """A CJK label of three or more characters read with one stray character inside it, and at most
+    one other misread ("签收时间:" read "符收时了间:"), closed by a colon."""
+    n = len(ptoks)
+    if n < 3 or i + n + 1 > len(tokens) or any(used[i : i + n + 1]) or not tokens[i + n].colon:
+        return False
+    if not all(is_cjk(t[0]) for t in ptoks):
+        return False
+    span = tokens[i : i + n + 1]
+    for j in range(1, n):
+        if not is_cjk(span[j].text[0]):
+            continue
+        rest = span[:j] + span[j + 1 :]
+        if sum(t.text != p for t, p in zip(rest, ptoks, strict=True)) <= 1:
+            return True
+    return False
+
+
 def find_labels(layout: Layout, lexicon: dict[str, tuple[str, ...]], strict: bool = True) -> list[LabelHit]:
     """Find every label of the lexicon on the page, longest phrase first, without overlaps.
 
@@ -258,7 +276,10 @@ def find_labels(layout: Layout, lexicon: dict[str, tuple[str, ...]], strict: boo
                 # names its field when a colon closes it.
                 cjk_slip = misses == 1 and n >= 3 and last.colon and all(is_cjk(t[0]) for t in ptoks)
                 if misses and not cjk_slip:
-                    continue
+                    if not _cjk_with_insertion(tokens, used, i, ptoks):
+                        continue
+                    n += 1  # the label spans one stray character more
+                    last = tokens[i + n - 1]
                 # A label never ends inside a word ("Kund" is not the start of "Kundnummer").
                 if i + n < len(tokens) and tokens[i + n].word == last.word and not last.colon:
                     if not is_cjk(last.text[0]):

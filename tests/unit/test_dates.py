@@ -64,3 +64,25 @@ def test_plausible() -> None:
     assert is_plausible(datetime(2026, 11, 20, 9, 0), now)
     assert not is_plausible(datetime(2027, 1, 1), now)
     assert not is_plausible(datetime(2019, 1, 1), now)
+
+
+def test_a_time_whose_colon_was_lost_right_after_a_date_is_read_and_marked_mended() -> None:
+    got = find_datetime("2026 年 9 月 5 日 1053", "DMY")
+    assert got is not None and got.iso() == "2026-09-05T10:53" and got.repaired
+    got = find_datetime("17.09.2026 0754", "DMY")
+    assert got is not None and got.iso() == "2026-09-17T07:54" and got.repaired
+    # Four digits that are no time stay out of it: a date alone.
+    got = find_datetime("12/03/2026 4711", "DMY")
+    assert got is not None and got.iso() == "2026-03-12" and not got.has_time
+
+
+def test_a_date_and_time_run_together_are_read_apart() -> None:
+    got = find_datetime("2026-10-2610:06", "DMY")
+    assert got is not None and got.iso() == "2026-10-26T10:06" and not got.repaired
+    got = find_datetime("17.09.202607:54", "DMY")
+    assert got is not None and got.iso() == "2026-09-17T07:54"
+
+
+def test_a_one_read_as_four_beside_a_speck_is_mended() -> None:
+    got = find_datetime('"47.09.2026 07:54', "DMY")
+    assert got is not None and got.iso() == "2026-09-17T07:54" and got.repaired
