@@ -16,3 +16,6 @@ accuracy:
 .PHONY: bench-search
 bench-search: setup
 	.venv/bin/python scripts/bench_search.py $(if $(SIZES),--sizes $(SIZES),)
+.PHONY: bench-watch
+bench-watch: setup
+	.venv/bin/python scripts/bench_watch.py $(if $(PAGES),--pages $(PAGES),)
