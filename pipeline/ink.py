@@ -16,26 +16,26 @@ INK = 140
 RULE_INK = 185
 
 
+def dense_cover(mask: np.ndarray, length: int, density: float, axis: int = 1) -> np.ndarray:
+    """True where a pixel lies in a window of `length` pixels along `axis` that is at least
+    `density` ink (the pixel itself may be blank)."""
+    import cv2
+
+    if length <= 1 or mask.shape[axis] < length:
+        return np.zeros(mask.shape, dtype=bool)
+    kernel = (length, 1) if axis == 1 else (1, length)  # OpenCV sizes are (width, height)
+    counts = cv2.boxFilter(mask.astype(np.uint8), cv2.CV_32F, kernel, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    full = (counts >= int(density * length)).astype(np.uint8)
+    # Each full window covers `length` pixels around its centre, as the box filter counted them.
+    return cv2.dilate(full, np.ones(kernel[::-1], np.uint8)).astype(bool)
+
+
 def _runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
     """True where a pixel lies on a straight run of at least `length` ink pixels along `axis`.
 
     A run is accepted with up to 5% gaps so that a scanned, slightly broken rule still counts.
     """
-    if length <= 1 or mask.shape[axis] < length:
-        return np.zeros_like(mask)
-    m = mask if axis == 1 else mask.T
-    c = np.cumsum(m, axis=1, dtype=np.int32)
-    c = np.concatenate([np.zeros((m.shape[0], 1), np.int32), c], axis=1)
-    window = c[:, length:] - c[:, :-length]  # ink count in each window starting at x
-    full = window >= int(0.95 * length)
-    # Spread each full window back over the pixels it covers.
-    cover = np.zeros(m.shape, dtype=np.int32)
-    d = np.zeros((m.shape[0], m.shape[1] + 1), dtype=np.int32)
-    d[:, : full.shape[1]] += full
-    d[:, length : length + full.shape[1]] -= full
-    cover = np.cumsum(d[:, :-1], axis=1) > 0
-    out = cover & m
-    return out if axis == 1 else out.T
+    return dense_cover(mask, length, 0.95, axis) & mask
 
 
 def rule_mask(mask: np.ndarray, unit: float) -> np.ndarray:

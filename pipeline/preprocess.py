@@ -126,6 +126,42 @@ def remove_rules(img: Image.Image, dpi: int) -> Image.Image:
     return Image.fromarray(out)
 
 
+def _broken_rules(labels: np.ndarray, w: np.ndarray, h: np.ndarray, dpi: int) -> np.ndarray:
+    """Rules that are not one stroke: dashed or dotted ones, and solid ones a 150 dpi bitonal scan
+    broke into pieces. Left in, tesseract reads them as a line of letters ("nn bn öre ere") that
+    splits the table row beside them.
+
+    Horizontal: thin blobs (dashes, dots) lined up on a row, covering at least a third of an inch
+    of it over any inch. Vertical: thin upright dashes covering most of half an inch (stacked
+    digits "1" in a quantity column cover less). Glyphs are thicker than a rule and stay.
+    """
+    import cv2
+
+    from pipeline.ink import dense_cover
+
+    if labels.max() == 0 or min(labels.shape) < dpi:
+        return np.zeros(labels.shape, dtype=bool)
+    thin = max(2, int(0.025 * dpi))
+    out = np.zeros(labels.shape, dtype=bool)
+    for axis, length, density in ((1, dpi, 0.35), (0, dpi // 2, 0.45)):
+        across, along = (h, w) if axis == 1 else (w, h)
+        small = across <= thin
+        counted = small if axis == 1 else small & (along >= 2 * across)
+        small[0] = counted[0] = False
+        m = counted[labels] if axis == 1 else counted[labels].T
+        band = m.copy()  # a rule one pixel off straight still counts as one row
+        band[1:] |= m[:-1]
+        band[:-1] |= m[1:]
+        cover = cv2.dilate(dense_cover(band, length, density).astype(np.uint8), np.ones((2 * thin + 1, 1), np.uint8))
+        cover = cover.astype(bool) if axis == 1 else cover.astype(bool).T
+        ids = np.unique(labels[cover & small[labels]])
+        keep = np.zeros(len(w), dtype=bool)
+        keep[ids] = True
+        keep[0] = False
+        out |= keep[labels]
+    return out
+
+
 def clean_for_ocr(img: Image.Image, dpi: int) -> Image.Image:
     """The copy of a page tesseract reads: rules, signatures, stamp frames and codes taken out.
 
@@ -156,4 +192,11 @@ def clean_for_ocr(img: Image.Image, dpi: int) -> Image.Image:
     # Paper is white: scanner haze, bleed-through and the faint edges a whitened rule leaves
     # behind otherwise read as letters ("11" beside a removed rule came out as "at").
     grey[grey >= 170] = 255
+    # What is left of rules that were never one stroke (dashed, dotted, or broken by the scan)
+    # stands apart only now that the solid rules, and the blobs they touched, are gone.
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((grey < 160).astype(np.uint8), connectivity=8)
+    if n > 1:
+        broken = _broken_rules(labels, stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], dpi)
+        if broken.any():
+            grey[cv2.dilate(broken.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)] = 255
     return Image.fromarray(grey)
