@@ -74,9 +74,19 @@ def _zxing(image: Image.Image, page: int) -> list[Barcode]:
     return out
 
 
+def _zbar_symbols() -> list[object]:
+    """Every symbology zbar reads but DataBar: its DataBar decoder prints assertion failures on
+    stderr on ordinary pages (lines that break `watch --log-json`), and zxing-cpp, which runs
+    first, reads DataBar itself."""
+    from pyzbar.pyzbar import ZBarSymbol
+
+    skip = {"NONE", "PARTIAL", "DATABAR", "DATABAR_EXP"}
+    return [s for s in ZBarSymbol if s.name not in skip]
+
+
 def _pyzbar(image: Image.Image, page: int) -> list[Barcode]:
     out = []
-    for symbol in _zbar().decode(image):
+    for symbol in _zbar().decode(image, symbols=_zbar_symbols()):
         try:
             data = symbol.data.decode("utf-8")
         except UnicodeDecodeError:
