@@ -48,7 +48,10 @@ class ParsedTime:
 
 
 # A date and the time after it run together when the space between was lost ("2026-10-2610:06").
-_RUN_ON = re.compile(r"(?<!\d)(\d{4}[-/.]\d{1,2}[-/.]\d{2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})(?=\d{1,2}[:.]\d{2}(?!\d))")
+_RUN_ON = re.compile(
+    r"(?<!\d)(\d{4}[-/.]\d{1,2}[-/.]\d{2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})"
+    r"(?=\d{1,2}[:.]\d{2}(?!\d)|(?:[01]\d|2[0-3])[0-5]\d(?!\d))"
+)
 
 
 def _fix_ocr_digits(text: str) -> str:
@@ -74,6 +77,7 @@ _CONFUSED = {"6": "0", "8": "0", "9": "0", "7": "1", "4": "1"}
 _RANGES = {"day": (1, 31), "month": (1, 12), "hour": (0, 23), "minute": (0, 59)}
 _NUMERIC_LOOSE = re.compile(r"(?<!\d)(\d{1,2})(\s*[/.-]\s*)(\d{1,2})(\s*[/.-]\s*)(\d{4}|\d{2})(?!\d)")
 _ISO_LOOSE = re.compile(r"(?<!\d)(\d{4})(\s*[-/.]\s*)(\d{1,2})(\s*[-/.]\s*)(\d{1,2})(?!\d)")
+_SLASHED_ONES = re.compile(r"(?<!\d)(\d{2})1(\d{2})1(\d{4})(?!\d)")
 _TIME_LOOSE = re.compile(r"(?<![\d.])(\d{1,2})(\s*[:时]\s*)(\d{2})(?!\d)")
 
 
@@ -107,6 +111,13 @@ def _repair(text: str, date_order: str) -> str:
             return m[0]  # a valid date in the other order: not read, never guessed into this one
         return _mend(m[1], first) + m[2] + _mend(m[3], second) + m[4] + m[5]
 
+    def slashes(m: re.Match[str]) -> str:
+        a, b = int(m[1]), int(m[2])
+        day, month = (a, b) if date_order == "DMY" else (b, a)
+        return f"{m[1]}/{m[2]}/{m[3]}" if _make_date(int(m[3]), month, day) else m[0]
+
+    # "16/09/2026" read "1610912026": thin slashes come out as ones.
+    text = _SLASHED_ONES.sub(slashes, text)
     text = _NUMERIC_LOOSE.sub(numeric, text)
     text = _ISO_LOOSE.sub(lambda m: m[1] + m[2] + _mend(m[3], "month") + m[4] + _mend(m[5], "day"), text)
     return _TIME_LOOSE.sub(lambda m: _mend(m[1], "hour") + m[2] + _mend(m[3], "minute"), text)

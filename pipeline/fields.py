@@ -366,6 +366,10 @@ def parse_qty(text: str, cell: bool = False) -> tuple[int | None, str | None]:
     """A quantity and its unit ("12 pcs", "3 st", "5 件"). With `cell`, the text is known to be
     the quantity column's cell, so ones read as letters are taken for ones."""
     t = text.strip().replace(" ", "")
+    if cell:
+        t = re.sub(r"^[^\w]+(?=\d)", "", t)  # a speck before the number ("'8st", ".18")
+        t = re.sub(r"[^\w]+$", "", t)  # or after it ("ll.")
+        t = re.sub(r"^[ti](?=\d)", "1", t)  # "t0" for 10
     t = re.sub(r"(?<=\d)[Oo]|^[Oo](?=\d)", "0", t)
     t = re.sub(r"(?<=\d)[lI|]|^[lI|](?=\d)", "1", t)
     if cell and not any(c.isdigit() for c in t):
@@ -423,6 +427,10 @@ def _read_table(
         desc = _join(cells.get("description", [])) or None
         qty_text = " ".join(w.text for w in cells.get("qty", []))
         qty, qunit = parse_qty(qty_text, cell=True) if qty_text else (None, None)
+        if qty is None and qty_text:
+            # "7 箱 1": a speck beside the cell read as an unsure "1"; the cell without it.
+            sure = " ".join(w.text for w in cells["qty"] if not _junk(w, unit))
+            qty, qunit = parse_qty(sure, cell=True) if sure else (None, None)
         if qunit is None and cells.get("unit"):
             qunit = _join(cells["unit"])
         words = [w for ws in cells.values() for w in ws]

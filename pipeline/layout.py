@@ -228,6 +228,21 @@ def _spellings(tokens: tuple[str, ...]) -> list[tuple[str, ...]]:
     return out
 
 
+def _qualifier_end(line: Line, tokens: list[Token], k: int) -> int | None:
+    """The last token of a bracketed qualifier that starts at token `k` and ends in a colon
+    ("(name):", "(date/time):"), at most three words long; None when there is none."""
+    if k >= len(tokens) or not line.words[tokens[k].word].text.startswith(("(", "（")):
+        return None
+    first_word = tokens[k].word
+    for j in range(k, len(tokens)):
+        if tokens[j].word > first_word + 2:
+            return None
+        text = line.words[tokens[j].word].text
+        if tokens[j].colon and (")" in text or "）" in text):
+            return j
+    return None
+
+
 def _cjk_with_insertion(tokens: list[Token], used: list[bool], i: int, ptoks: tuple[str, ...]) -> bool:
     """A CJK label of three or more characters read with one stray character inside it, and at most
     one other misread ("签收时间:" read "符收时了间:"), closed by a colon."""
@@ -284,6 +299,11 @@ def find_labels(layout: Layout, lexicon: dict[str, tuple[str, ...]], strict: boo
                 if i + n < len(tokens) and tokens[i + n].word == last.word and not last.colon:
                     if not is_cjk(last.text[0]):
                         continue
+                qualifier = _qualifier_end(line, tokens, i + n)
+                if qualifier is not None:
+                    # "Received by (name):", "Mottaget (datum/tid):": the bracketed words and
+                    # the colon after them are part of the label.
+                    n, last = qualifier - i + 1, tokens[qualifier]
                 if strict and not _looks_like_label(layout, line, tokens, i, n, phrase):
                     continue
                 first_w, last_w = tokens[i].word, last.word

@@ -383,14 +383,17 @@ def _canonical_customer(
     known customer is that customer. When the customer label itself was not read, a line of the
     page holding a known customer's name alone stands in for it. An empty field stays missing.
     """
-    if result.status is FieldStatus.MISSING:
-        if result.note != "label not found":
-            return result, None
+    lost_label = result.status is FieldStatus.MISSING and result.note == "label not found"
+    # Specks read where the name is ('"+'): the value was not read at all, as good as a lost label.
+    specks = result.status is FieldStatus.UNREADABLE and sum(c.isalpha() for c in str(result.value or "")) < 2
+    if lost_label or specks:
         found, score = customers.find_in(line for text in texts for line in text.splitlines())
         if found is None:
             return result, None
-        note = "the customer label was not read; the page names this known customer"
+        note = "the customer's name was not read beside its label; the page names this known customer"
         return FieldResult(FieldStatus.OK, found.name, round(score, 1), note=note), found.id
+    if result.status is FieldStatus.MISSING:
+        return result, None
     if not result.value:
         return result, None
     match, score = customers.match(str(result.value))

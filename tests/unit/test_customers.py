@@ -59,6 +59,9 @@ def test_the_list_settles_an_unsure_read_and_stands_in_for_a_lost_label() -> Non
     lost = FieldResult(FieldStatus.MISSING, note="label not found")
     result, cid = _canonical_customer(lost, CUSTOMERS, ["DN-2026-000001\n深圳华南 \n北京京城建材有限公司\n"])
     assert (result.status, cid) == (FieldStatus.OK, "C-6")
+    specks = FieldResult(FieldStatus.UNREADABLE, '"+', 20.0, note="could not be read with confidence")
+    result, cid = _canonical_customer(specks, CUSTOMERS, ["Kund:\n", "Nordic Timber AB\nStorgatan 1"])
+    assert (result.status, cid) == (FieldStatus.OK, "C-1")
     empty = FieldResult(FieldStatus.MISSING, note="empty")  # the label was read and nothing is beside it
     assert _canonical_customer(empty, CUSTOMERS, ["北京京城建材有限公司"]) == (empty, None)
     unknown = FieldResult(FieldStatus.OK, "Acme Trading Ltd", 95.0)

@@ -81,8 +81,16 @@ def test_a_date_and_time_run_together_are_read_apart() -> None:
     assert got is not None and got.iso() == "2026-10-26T10:06" and not got.repaired
     got = find_datetime("17.09.202607:54", "DMY")
     assert got is not None and got.iso() == "2026-09-17T07:54"
+    got = find_datetime("2026-10-301533", "DMY")  # and the colon lost too
+    assert got is not None and got.iso() == "2026-10-30T15:33" and got.repaired
 
 
 def test_a_one_read_as_four_beside_a_speck_is_mended() -> None:
     got = find_datetime('"47.09.2026 07:54', "DMY")
     assert got is not None and got.iso() == "2026-09-17T07:54" and got.repaired
+
+
+def test_slashes_read_as_ones_are_slashes_when_a_date_comes_of_it() -> None:
+    got = find_datetime("1610912026 12:59", "DMY")
+    assert got is not None and got.iso() == "2026-09-16T12:59" and got.repaired
+    assert find_datetime("4711234567", "DMY") is None  # a number that is no date stays one

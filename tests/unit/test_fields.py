@@ -252,3 +252,30 @@ def test_ones_read_as_letters_in_the_quantity_column_are_ones() -> None:
     p.text(1900, 650, "iim")
     assert _rows(extract_fields(p.layout())) == [("A-1001", 11)]
     assert parse_qty("list") == (None, None) and parse_qty("lim", cell=True) == (11, "m")
+    assert parse_qty("'8st", cell=True) == (8, "st") and parse_qty(".18", cell=True) == (18, None)
+    assert parse_qty("t0", cell=True) == (10, None) and parse_qty("t0") == (None, None)
+    assert parse_qty("ll.", cell=True) == (11, None)
+
+
+def test_an_unsure_speck_beside_a_quantity_is_not_part_of_it() -> None:
+    p = Page()
+    p.text(230, 580, "货号")
+    p.text(600, 580, "品名")
+    p.text(1900, 580, "数量")
+    p.text(230, 650, "SE-44120")
+    p.text(600, 650, "螺丝 M6 x 40")
+    x = p.text(1900, 650, "7 箱")
+    p.words.append(Word("1", x + 60, 650, 12, H, 44.0, p.line))
+    assert _rows(extract_fields(p.layout())) == [("SE-44120", 7)]
+
+
+def test_a_bracketed_qualifier_belongs_to_its_label() -> None:
+    """ "Recelved by (name):" is the receiver's label whole: its first words are not the value of
+    the empty date above it."""
+    p = Page()
+    p.text(200, 500, "DateATime:")
+    p.text(200, 640, "Recelved by (name):")
+    p.text(200, 760, "Signature:")
+    found = extract_fields(p.layout())
+    assert found.values["time"].text == ""
+    assert [h.phrase for h in found.labels if h.field == "receiver"] == ["received by"]
