@@ -145,7 +145,14 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
             lines.append(tuple(ws))
             bottom = nxt.bottom
         words = tuple(w for ln in lines for w in ln)
-        return ValueRegion(hit, words, tuple(lines), right_region, "right")
+        right_value = ValueRegion(hit, words, tuple(lines), right_region, "right")
+        # A speck or two read unsure beside a label whose value is printed under it ("Ship to: my"
+        # over the name): the line below is the value. Otherwise the right is.
+        weak = sum(c.isalnum() for w in right for c in w.text) <= 3 and sum(w.conf for w in right) / len(right) < 50
+        if not weak or len(lines) > 1:
+            return right_value
+    else:
+        right_value = None
     # Below the label, starting near its left edge: the left edge of the words it is printed
     # with, when the label is only the end of them ("Mottaget (datum/tid):" matched as "datum tid").
     anchor = hit.box.left
@@ -200,6 +207,8 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
     words = tuple(w for ln in lines_out for w in ln)
     if words:
         return ValueRegion(hit, words, tuple(lines_out), below_region, "below")
+    if right_value is not None:
+        return right_value
     # Nothing read: the caller looks for ink (handwriting) right of and below the label.
     return ValueRegion(hit, (), (), Box.around([right_region, below_region]), "empty", (right_region, below_region))
 

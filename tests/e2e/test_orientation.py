@@ -35,3 +35,33 @@ def test_turned_page_is_read_and_filed_upright(tmp_path: Path, turn: int, langua
     with pikepdf.open(tmp_path / row["path"]) as pdf:
         # /Rotate turns clockwise for viewing: it undoes the counter-clockwise turn of the scan.
         assert int(pdf.pages[0].obj.get("/Rotate", 0)) == turn
+
+
+@pytest.mark.parametrize(("turn", "language"), [(180, "en"), (90, "sv")])
+def test_turned_bitonal_150_dpi_page_without_a_barcode_is_read_upright(tmp_path: Path, turn: int, language: str) -> None:
+    """GIVEN a 150 dpi bitonal scan, turned, whose barcodes were torn off (nothing says which way up
+    but the text, and tesseract's orientation check is unsure at this resolution)
+    WHEN it is filed
+    THEN the page is read turned back: the delivery number comes from the printed text, and the
+    customer and signature are read as upright."""
+    from pipeline.barcode import decode_page
+    from pipeline.samples.wide import _finish
+
+    rng = random.Random(turn + 7)
+    sheet = random_sheet(rng, language=language, signed=True, time_style="printed")
+    rendered = render_sheet(sheet, dpi=150, rng=rng)[0]
+    for code in decode_page(rendered, 1):  # tear the codes off: white over each, with a margin
+        x, y, w, h = code.rect
+        rendered.paste((255, 255, 255), (max(0, x - 20), max(0, y - 20), x + w + 20, y + h + 20))
+    page = _finish(degrade(rendered, rng, level="heavy"), "heavy").rotate(turn, expand=True)
+    assert decode_page(page.rotate(-turn, expand=True), 1) == ()
+    (tmp_path / "inbox").mkdir()
+    page.save(tmp_path / "inbox" / "turned.png", dpi=(150, 150))
+    proc = signoff("watch", "--once", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = jsonl(proc.stdout)
+    assert row["delivery_number"] == sheet.delivery_number
+    assert row["customer"] == sheet.customer
+    assert row["statuses"]["signature"] == "ok"
+    with pikepdf.open(tmp_path / row["path"]) as pdf:
+        assert int(pdf.pages[0].obj.get("/Rotate", 0)) == turn

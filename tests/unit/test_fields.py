@@ -279,3 +279,16 @@ def test_a_bracketed_qualifier_belongs_to_its_label() -> None:
     found = extract_fields(p.layout())
     assert found.values["time"].text == ""
     assert [h.phrase for h in found.labels if h.field == "receiver"] == ["received by"]
+
+
+def test_an_unsure_speck_beside_a_label_does_not_hide_the_value_printed_under_it() -> None:
+    p = Page()
+    p.text(200, 500, "Ship to:")
+    p.words.append(Word("my", 1400, 500, 40, H, 31.0, p.line))
+    p.text(200, 560, "Brightwater Supplies Ltd")
+    p.text(200, 620, "42 Canal Street")
+    p.text(200, 800, "Date:")
+    p.text(600, 800, "2026-09-10 16:09")
+    found = extract_fields(p.layout())
+    assert found.values["customer"].first_line == "Brightwater Supplies Ltd"
+    assert found.values["time"].text == "2026-09-10 16:09"
