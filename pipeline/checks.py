@@ -201,10 +201,8 @@ def _unlabelled_box(readings: list[PageReading]) -> FieldResult:
         rows = [r.qty_box for r in reading.found.items if r.qty_box is not None]
         if rows:
             top = max(top, max(b.bottom for b in rows))
-        words = [
-            Box(wd.left, wd.top, wd.right, wd.bottom)
-            for line in reading.layout.lines for wd in line.words if len(wd.text.strip(".,:;|'\"-_~")) >= 1
-        ]
+        # Printed words, read sure: a signature's strokes read as letters ("LU", 50) do not count.
+        words = _printed(reading)
         boxes = [
             b for b in find_ruled_boxes(reading.grey, Box(0, top, w, h), unit)
             if b.right - b.left >= 8 * unit and b.bottom - b.top >= 1.5 * unit and _words_inside(words, b) == 0

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pytest
+from PIL import Image
 
-from pipeline.samples import degrade, random_sheet, render_sheet
+from pipeline.samples import SheetTruth, degrade, random_sheet, render_sheet
 from tests.conftest import needs_tesseract
 from tests.e2e.test_first_light import jsonl, signoff
 
 pytestmark = [pytest.mark.slow, needs_tesseract]
+
+
+def _file_turned(root: Path, page: Image.Image, dpi: int, sheet: SheetTruth, turn: int) -> dict[str, Any]:
+    """File one turned page with `watch --once`; check it was read as upright and is shown upright."""
+    (root / "inbox").mkdir()
+    page.save(root / "inbox" / "turned.png", dpi=(dpi, dpi))
+    proc = signoff("watch", "--once", "--json", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = jsonl(proc.stdout)
+    assert row["delivery_number"] == sheet.delivery_number
+    assert row["customer"] == sheet.customer
+    assert row["statuses"]["signature"] == "ok"
+    with pikepdf.open(root / row["path"]) as pdf:
+        # /Rotate turns clockwise for viewing: it undoes the counter-clockwise turn of the scan.
+        assert int(pdf.pages[0].obj.get("/Rotate", 0)) == turn
+    return row
 
 
 @pytest.mark.parametrize(("turn", "language"), [(90, "en"), (180, "sv"), (270, "zh")])
@@ -24,17 +42,8 @@ def test_turned_page_is_read_and_filed_upright(tmp_path: Path, turn: int, langua
     rng = random.Random(turn)
     sheet = random_sheet(rng, language=language, signed=True, time_style="printed")
     page = degrade(render_sheet(sheet, dpi=200, rng=rng)[0], rng).convert("L").rotate(turn, expand=True)
-    (tmp_path / "inbox").mkdir()
-    page.save(tmp_path / "inbox" / "turned.png", dpi=(200, 200))
-    proc = signoff("watch", "--once", "--json", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    (row,) = jsonl(proc.stdout)
-    assert row["delivery_number"] == sheet.delivery_number
-    assert row["customer"] == sheet.customer
-    assert row["statuses"]["signature"] == "ok" and row["complete"] is True
-    with pikepdf.open(tmp_path / row["path"]) as pdf:
-        # /Rotate turns clockwise for viewing: it undoes the counter-clockwise turn of the scan.
-        assert int(pdf.pages[0].obj.get("/Rotate", 0)) == turn
+    row = _file_turned(tmp_path, page, 200, sheet, turn)
+    assert row["complete"] is True
 
 
 @pytest.mark.parametrize(("turn", "language"), [(180, "en"), (90, "sv")])
@@ -55,13 +64,4 @@ def test_turned_bitonal_150_dpi_page_without_a_barcode_is_read_upright(tmp_path:
         rendered.paste((255, 255, 255), (max(0, x - 20), max(0, y - 20), x + w + 20, y + h + 20))
     page = _finish(degrade(rendered, rng, level="heavy"), "heavy").rotate(turn, expand=True)
     assert decode_page(page.rotate(-turn, expand=True), 1) == ()
-    (tmp_path / "inbox").mkdir()
-    page.save(tmp_path / "inbox" / "turned.png", dpi=(150, 150))
-    proc = signoff("watch", "--once", "--json", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    (row,) = jsonl(proc.stdout)
-    assert row["delivery_number"] == sheet.delivery_number
-    assert row["customer"] == sheet.customer
-    assert row["statuses"]["signature"] == "ok"
-    with pikepdf.open(tmp_path / row["path"]) as pdf:
-        assert int(pdf.pages[0].obj.get("/Rotate", 0)) == turn
+    _file_turned(tmp_path, page, 150, sheet, turn)

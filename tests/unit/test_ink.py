@@ -86,13 +86,13 @@ def test_a_page_with_one_line_of_thin_print_is_not_blank() -> None:
     assert not is_blank(img, 300)
 
 
-def _reading(grey: np.ndarray, words: list[str] = ()):  # noqa: ANN202
+def _reading(grey: np.ndarray, words: list[str] = (), extra: tuple = ()):  # noqa: ANN202
     from pipeline.checks import PageReading
     from pipeline.document import Page, Word
     from pipeline.fields import PageFields
     from pipeline.layout import Layout
 
-    ws = [Word(t, 200, 100 + 60 * i, 120, 40, 95.0, i) for i, t in enumerate(words)]
+    ws = [Word(t, 200, 100 + 60 * i, 120, 40, 95.0, i) for i, t in enumerate(words)] + list(extra)
     layout = Layout(ws, grey.shape[1], grey.shape[0])
     return PageReading(Page(1), layout, PageFields(), grey)
 
@@ -105,6 +105,16 @@ def test_an_unread_signature_label_falls_back_to_the_sheets_empty_ruled_box(sign
     result = check_signature([_reading(_page(signed), ["Date:", "2026-10-20"])])
     assert (result.status.value == "ok") is signed
     assert "ruled box" in (result.note or "")
+
+
+def test_a_signature_read_as_unsure_letters_still_leaves_the_box_a_signature_box() -> None:
+    """The strokes read as "LU" (50): not printed words, so the box is still the one to sign in."""
+    from pipeline.checks import check_signature
+    from pipeline.document import Word
+
+    stroke_words = (Word("LU", 900, 440, 200, 60, 50.0, 9),)
+    result = check_signature([_reading(_page(True), ["Date:", "2026-10-20"], stroke_words)])
+    assert result.status.value == "ok" and "ruled box" in (result.note or "")
 
 
 def test_a_signature_running_over_the_border_still_counts() -> None:
