@@ -164,3 +164,38 @@ def test_kill_9_during_a_batch_and_restarts_file_everything_exactly_once(tmp_pat
     assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
     hits = jsonl(signoff("search", "--json", "--limit", "50", "version:all", "kind:signoff", cwd=root).stdout)
     assert sorted(h["delivery_number"] for h in hits) == expected
+
+
+def test_a_rescan_is_filed_beside_the_first_as_a_new_version_that_search_and_show_prefer(
+    tmp_path: Path, scans: list[Scan]
+) -> None:
+    """GIVEN `signoff watch` running, and a sheet it has filed
+    WHEN the same delivery is scanned again (other bytes: a PDF this time) and dropped in the inbox
+    THEN the rescan is filed as version 2 beside version 1 (both kept, neither overwritten), plain
+    search and `show` give the newest, and `version:all` and `show --all` give both."""
+    root = tmp_path
+    (root / "signoff.toml").write_text(CONFIG)
+    (root / "inbox").mkdir()
+    dn = scans[4].delivery_number
+    watch = Watch(root)
+    outcomes = lambda: [x for x in watch.lines() if "event" in x]  # noqa: E731
+    (root / "inbox" / "first.png").write_bytes(scans[4].png)
+    watch.wait_for(lambda: len(outcomes()) >= 1, 240, "the first scan to be filed")
+    (root / "inbox" / "rescan.pdf").write_bytes(scans[4].pdf)
+    watch.wait_for(lambda: len(outcomes()) >= 2, 240, "the rescan to be filed")
+    assert watch.stop() == 0
+    assert [(x["event"], x["source"]) for x in outcomes()] == [("filed", "first.png"), ("filed", "rescan.pdf")]
+
+    assert sorted(p.name for p in filed_pdfs(root)) == [f"{dn}.pdf", f"{dn}.v2.pdf"]
+    cars = {p.name: json.loads(p.read_text()) for p in (root / "archive").glob("[!_]*/*/*/*.json")}
+    assert sorted(c["version"] for c in cars.values()) == [1, 2]
+    newest = next(c for c in cars.values() if c["version"] == 2)
+    assert newest["source"]["sha256"] == hashlib.sha256(scans[4].pdf).hexdigest()
+
+    (hit,) = jsonl(signoff("search", "--json", f"delivery:{dn}", cwd=root).stdout)
+    assert hit["path"].endswith(f"{dn}.v2.pdf")
+    hits = jsonl(signoff("search", "--json", f"delivery:{dn}", "version:all", cwd=root).stdout)
+    assert sorted(h["path"].rsplit("/", 1)[1] for h in hits) == [f"{dn}.pdf", f"{dn}.v2.pdf"]
+    (shown,) = jsonl(signoff("show", "--json", dn, cwd=root).stdout)
+    assert shown["version"] == 2
+    assert len(jsonl(signoff("show", "--json", "--all", dn, cwd=root).stdout)) == 2
