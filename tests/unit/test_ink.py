@@ -148,3 +148,27 @@ def test_another_fields_box_reaching_into_an_empty_value_is_not_writing() -> Non
     assert not _ink_near(reading, value)
     d.line([(300, 250), (420, 200), (520, 260), (640, 210)], fill=20, width=5)  # a date written by hand
     assert _ink_near(_reading(np.asarray(img), ["Date:"]), value)
+
+
+def test_dashed_dotted_and_broken_rules_leave_the_ocr_copy_but_glyphs_stay() -> None:
+    """The OCR copy loses rules that were never one stroke, and keeps text, hyphens and a column of ones."""
+    from pipeline.preprocess import clean_for_ocr
+
+    img = Image.new("L", (2480, 1000), 255)
+    d = ImageDraw.Draw(img)
+    for x in range(200, 2200, 30):  # a dashed rule: 18 px dashes, 12 px gaps
+        d.line((x, 200, x + 18, 200), fill=0, width=3)
+    for x in range(200, 2200, 9):  # a dotted rule
+        d.rectangle((x, 300, x + 3, 303), fill=0)
+    for x in range(200, 2200, 70):  # a solid rule broken by the scan every 70 px
+        d.line((x, 400, x + 64, 400), fill=0, width=3)
+    for x in range(300, 1200, 60):  # "words": glyph-sized blobs with a hyphen between some
+        d.rectangle((x, 560, x + 34, 600), fill=0)
+        d.rectangle((x + 40, 580, x + 52, 584), fill=0)
+    for y in range(650, 950, 75):  # a quantity column of ones, one under the other
+        d.rectangle((2000, y, 2005, y + 32), fill=0)
+    out = np.asarray(clean_for_ocr(img, 300)) < 128
+    for y in (200, 300, 400):
+        assert out[y - 6 : y + 6, :].sum() == 0, y
+    assert out[560:601, 300:1200].sum() > 0.9 * (np.asarray(img)[560:601, 300:1200] < 128).sum()
+    assert out[650:950, 1995:2010].sum() == (np.asarray(img)[650:950, 1995:2010] < 128).sum()
