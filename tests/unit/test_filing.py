@@ -92,3 +92,30 @@ def test_quarantine_keeps_both_files_with_reasons(tmp_path: Path) -> None:
     assert names == ["x.2.pdf", "x.2.pdf.reason.json", "x.pdf", "x.pdf.reason.json"]
     reason = json.loads((q / "2026-11-24/x.pdf.reason.json").read_text())
     assert reason["code"] == "bad_input.zero_bytes" and reason["stage"] == "ingest" and reason["sha256"]
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "RGB"])
+def test_a_png_scan_is_filed_with_its_image_data_as_scanned(tmp_path: Path, mode: str) -> None:
+    """The PDF holds the PNG's own compressed data (not decoded and encoded again) at its resolution."""
+    import pikepdf
+
+    from pipeline.document import Page
+
+    src = tmp_path / "scan.png"
+    img = Image.effect_noise((640, 880), 60).convert(mode)
+    img.save(src, dpi=(200, 200), compress_level=1)  # not what Pillow would write again (level 6)
+    data = src.read_bytes()
+    idat, at = b"", 8
+    while at < len(data):  # the PNG's IDAT chunks, concatenated
+        size = int.from_bytes(data[at : at + 4], "big")
+        if data[at + 4 : at + 8] == b"IDAT":
+            idat += data[at + 8 : at + 8 + size]
+        at += 12 + size
+    doc = ScanDoc(src, "ab" * 32, (Page(1, dpi=200),), "signoff", "DN-9", "barcode", {})
+    filed = file_document(doc, tmp_path / "archive", "png", NOW)
+    with pikepdf.open(filed.pdf) as pdf:
+        page = pdf.pages[0]
+        xobjects = page.Resources.XObject
+        (image,) = [xobjects[k] for k in xobjects.keys()]
+        assert image.read_raw_bytes() == idat
+        assert [round(float(v)) for v in page.mediabox[2:]] == [round(640 * 72 / 200), round(880 * 72 / 200)]
