@@ -174,7 +174,12 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
         nxt = layout.lines[li]
         if nxt.top - bottom > (3.4 if not lines_out else 1.8) * unit:  # a stamp sits in its frame
             break
-        idx = [i for i, w in enumerate(nxt.words) if w.left >= anchor - 1.5 * unit]
+        # A word that starts left of the label but reaches well under it is in its column: OCR
+        # merged a speck before the value into it ("”2026" boxed from far left).
+        idx = [
+            i for i, w in enumerate(nxt.words)
+            if w.left >= anchor - 1.5 * unit or (w.right >= anchor + 2 * unit and w.left >= anchor - 8 * unit)
+        ]
         if not idx:
             if lines_out:
                 break

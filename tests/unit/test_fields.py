@@ -292,3 +292,16 @@ def test_an_unsure_speck_beside_a_label_does_not_hide_the_value_printed_under_it
     found = extract_fields(p.layout())
     assert found.values["customer"].first_line == "Brightwater Supplies Ltd"
     assert found.values["time"].text == "2026-09-10 16:09"
+
+
+def test_a_value_word_merged_with_a_speck_left_of_the_label_still_belongs_under_it() -> None:
+    """ "”2026" boxed from a speck well left of the label: still the first word of the date below it."""
+    p = Page()
+    p.text(240, 1930, "签收时间:")
+    p.text(800, 1930, "，")
+    p.line += 1
+    p.words.append(Word("”2026", 115, 2010, 430, H, 31.0, p.line))
+    for x, t in ((548, "年"), (590, "9"), (630, "月"), (670, "29"), (730, "日"), (780, "10:43")):
+        p.words.append(Word(t, x, 2010, 36, H, 93.0, p.line))
+    found = extract_fields(p.layout())
+    assert found.values["time"].text.startswith("”2026")
