@@ -9,7 +9,7 @@ test-fast: setup
 	.venv/bin/python -m pytest -q
 .PHONY: bench
 bench:
-	bash scripts/bench.sh
+	bash scripts/bench.sh $(if $(PAGES),--pages $(PAGES),)
 .PHONY: accuracy
 accuracy:
 	bash scripts/accuracy.sh

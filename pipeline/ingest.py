@@ -15,6 +15,7 @@ from pdf2image.exceptions import PDFInfoNotInstalledError, PDFPageCountError, PD
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from pipeline.errors import BadInput, ReasonCode, ToolMissing, Unreadable
+from pipeline.timing import stage
 
 __all__ = ["RawPage", "SourceFile", "open_source", "sha256_file", "sniff_type"]
 
@@ -131,7 +132,8 @@ def _check_poppler() -> None:
 def _pdf_pages(path: Path, count: int, dpi: int) -> Iterator[RawPage]:
     _check_poppler()
     try:
-        pdfinfo_from_path(str(path))
+        with stage("rasterise"):
+            pdfinfo_from_path(str(path))
     except PDFInfoNotInstalledError:
         raise ToolMissing("poppler (pdfinfo) is not installed; run scripts/setup.sh") from None
     except (PDFPageCountError, PDFSyntaxError) as exc:
@@ -142,9 +144,10 @@ def _pdf_pages(path: Path, count: int, dpi: int) -> Iterator[RawPage]:
         ) from None
     for number in range(1, count + 1):
         try:
-            images = convert_from_path(
-                str(path), dpi=dpi, first_page=number, last_page=number, grayscale=True
-            )
+            with stage("rasterise"):
+                images = convert_from_path(
+                    str(path), dpi=dpi, first_page=number, last_page=number, grayscale=True
+                )
         except (PDFPageCountError, PDFSyntaxError) as exc:
             raise Unreadable(
                 f"{path.name}: page {number} could not be rasterised ({exc})",
@@ -209,7 +212,8 @@ def _image_pages(path: Path) -> Iterator[RawPage]:
     with _open_image(path) as img:
         for number, frame in enumerate(ImageSequence.Iterator(img), start=1):
             try:
-                grey = frame.convert("L")
+                with stage("rasterise"):
+                    grey = frame.convert("L")
             except (OSError, ValueError) as exc:
                 raise BadInput(
                     f"{path.name}: page {number} is damaged ({exc}); rescan it",

@@ -32,6 +32,7 @@ from pipeline.layout import Box, Layout, find_labels
 from pipeline.ocr import OcrEngine, words_to_text
 from pipeline.ocr.tesseract import is_cjk
 from pipeline.preprocess import deskew, is_blank, clean_for_ocr
+from pipeline.timing import stage
 
 __all__ = ["PageResult", "build_documents", "read_page"]
 
@@ -218,17 +219,22 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
         raw = dataclasses.replace(raw, image=img, dpi=int(round(raw.dpi * factor)))
     # Upright first: by the barcodes' orientation when there are any (sure), else by tesseract's
     # OSD when it is confident; then level. `turn` is counter-clockwise, as PIL turns.
-    barcodes = decode_page(img, raw.number)
-    turn = upright_turn(barcodes)
-    if turn:
-        img = img.rotate(turn, expand=True)
-    img, angle = deskew(img, raw.dpi)
+    with stage("barcodes"):
+        barcodes = decode_page(img, raw.number)
+    with stage("orientation"):
+        turn = upright_turn(barcodes)
+        if turn:
+            img = img.rotate(turn, expand=True)
+        img, angle = deskew(img, raw.dpi)
     if turn or angle:
-        barcodes = decode_page(img, raw.number)  # positions on the page as it is now read
-    clean = clean_for_ocr(img, raw.dpi)
+        with stage("barcodes"):
+            barcodes = decode_page(img, raw.number)  # positions on the page as it is now read
+    with stage("preprocess"):
+        clean = clean_for_ocr(img, raw.dpi)
     guess = 0
     if not turn:
-        _, rotate, rot_conf = engine.osd(clean, raw.dpi)
+        with stage("orientation"):
+            _, rotate, rot_conf = engine.osd(clean, raw.dpi)
         if rotate in (90, 180, 270) and rot_conf >= ROTATE_MIN_CONF:
             turn = -rotate % 360  # tesseract's "Rotate" is clockwise
             img, angle = deskew(img.rotate(turn, expand=True), raw.dpi)
@@ -238,7 +244,8 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
             guess = -rotate % 360
     # OSD's script guess is too unsure to pick languages by (it called a Chinese sheet Latin),
     # so the first reading uses every configured language.
-    words = engine(clean)
+    with stage("ocr"):
+        words = engine(clean)
     if not turn and _looks_turned(words, img):
         # No barcode said which way up, OSD was unsure (a 150 dpi bitonal page), and the reading
         # is gibberish with no label in it: read the page turned, OSD's guess first, and keep the
@@ -259,14 +266,17 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
     # (the chi_sim and swe models both cover the Latin letters and digits of SKUs and dates).
     own = _page_language(words, engine.languages)
     if own and tuple(engine.languages) != (own,):
-        words = engine(clean, [own])
-    layout = Layout(words, img.width, img.height)
-    found = extract_fields(layout)
-    found.items = [_reread_row(row, clean, engine, layout.unit, own == "chi_sim") for row in found.items]
-    if "swe" in engine.languages and own is None:
-        for name in ("customer", "receiver"):
-            if name in found.values:
-                found.values[name] = _with_accents(found.values[name], clean, engine, layout.unit)
+        with stage("ocr_language"):
+            words = engine(clean, [own])
+    with stage("fields"):
+        layout = Layout(words, img.width, img.height)
+        found = extract_fields(layout)
+    with stage("ocr_cells"):
+        found.items = [_reread_row(row, clean, engine, layout.unit, own == "chi_sim") for row in found.items]
+        if "swe" in engine.languages and own is None:
+            for name in ("customer", "receiver"):
+                if name in found.values:
+                    found.values[name] = _with_accents(found.values[name], clean, engine, layout.unit)
     text = words_to_text(words)
     page = Page(raw.number, None, raw.dpi, barcodes, words, text, rotated=turn, skew=angle)
     reading = PageReading(page, layout, found, np.asarray(img))
@@ -281,16 +291,17 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
     kind = page_kind(label_fields, found.table_header is not None, dn is not None)
     result = PageResult(page, kind, dn, source, marker=marker, label_fields=label_fields, dn_note=dn_note)
     if kind == "signoff":
-        v = found.values
-        result.fields = {
-            "customer": check_customer(reading, v.get("customer")),
-            "time": check_time(reading, v.get("time"), date_order, now),
-            "receiver": check_text_field(reading, v.get("receiver")),
-            "signature": check_signature([reading]),
-        }
-        if "remarks" in v:
-            result.fields["remarks"] = check_text_field(reading, v["remarks"])
-        result.items = check_items([reading])
+        with stage("fields"):
+            v = found.values
+            result.fields = {
+                "customer": check_customer(reading, v.get("customer")),
+                "time": check_time(reading, v.get("time"), date_order, now),
+                "receiver": check_text_field(reading, v.get("receiver")),
+                "signature": check_signature([reading]),
+            }
+            if "remarks" in v:
+                result.fields["remarks"] = check_text_field(reading, v["remarks"])
+            result.items = check_items([reading])
     log.debug("page %d: kind=%s dn=%s skew=%.2f", raw.number, kind, dn, angle)
     return result
 

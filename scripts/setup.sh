@@ -8,6 +8,8 @@ APT_PACKAGES=(
   tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng tesseract-ocr-swe tesseract-ocr-chi-sim   # OCR, orientation, languages
   libzbar0            # barcode decoding (pyzbar loads it)
   poppler-utils       # pdftoppm/pdfinfo for pdf2image
+  ghostscript         # ocrmypdf needs it: the throughput benchmark's alternative (make bench)
+  zbar-tools          # zbarimg: the benchmark alternative's barcode reader
   fonts-dejavu-core fonts-liberation2 fonts-noto-cjk   # fonts the sample generator renders with
   python3 python3-venv python3-dev
   chromium            # headless browser for the html report's test (tests/e2e/test_report_e2e.py)
