@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import unicodedata
 from collections.abc import Sequence
@@ -17,6 +18,11 @@ from pipeline.errors import ToolMissing
 __all__ = ["OcrEngine", "TesseractEngine", "is_cjk", "words_to_text"]
 
 log = logging.getLogger(__name__)
+
+# One thread per tesseract run unless the operator says otherwise. Its OpenMP threads fight each
+# other and anything else on the machine: on 2 cores a 300 dpi page took about three times as long
+# with the default. The watch service's readers, `process` and `inspect` all read through here.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
 class OcrEngine(Protocol):
