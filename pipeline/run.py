@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from pipeline.classify import CustomerList, load_customers
 from pipeline.document import ScanDoc
-from pipeline.errors import DocumentError, ReasonCode, Unreadable
+from pipeline.errors import ArchiveUnwritable, DocumentError, PipelineError, ReasonCode, Unreadable
 from pipeline.filing import FiledDoc, file_document, plan_destination, quarantine, remove_original
 from pipeline.ingest import SourceFile, open_source
 from pipeline.ocr import OcrEngine, TesseractEngine
 from pipeline.reader import build_documents, read_page
 from pipeline.settings import Settings
+from pipeline.timing import stage
 
-__all__ = ["FileOutcome", "Pipeline", "iter_inbox"]
+__all__ = ["BATCH_SECONDS", "BATCH_SHEETS", "FileOutcome", "Pipeline", "iter_inbox"]
 
 log = logging.getLogger(__name__)
 
 IGNORED = (".*", "~$*", "*.part", "*.tmp", "*.crdownload", "Thumbs.db", "desktop.ini")
 IGNORED_DIRS = ("@eaDir", "__MACOSX", ".stfolder", ".*")
+# `signoff process` indexes in batches: one commit for this many sheets, or for what was filed in
+# this many seconds (a sheet takes seconds to read, so a commit each file would be most of the
+# index's work at a million sheets, and leave it many small segments to merge).
+BATCH_SHEETS = 50
+BATCH_SECONDS = 30.0
 
 
 def iter_inbox(inbox: Path) -> Iterator[Path]:
@@ -54,6 +62,15 @@ class FileOutcome:
     planned: list[Path] = field(default_factory=list)  # --dry-run destinations
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Filed sheets waiting for one index commit, and the originals that may leave once it is made."""
+
+    sidecars: list[dict[str, Any]] = field(default_factory=list)
+    originals: list[Path] = field(default_factory=list)
+    started: float | None = None  # time.monotonic() of the first file filed into it
+
+
 class Pipeline:
     """One configured run: the OCR engine, the customer list and the index, built once."""
 
@@ -63,6 +80,8 @@ class Pipeline:
         engine: OcrEngine | None = None,
         index_factory: Callable[[], object] | None = None,
         now: Callable[[], datetime] | None = None,
+        batch_sheets: int = BATCH_SHEETS,
+        batch_seconds: float = BATCH_SECONDS,
     ) -> None:
         self.settings = settings
         if engine is None:
@@ -75,6 +94,10 @@ class Pipeline:
         )
         self._index_factory = index_factory
         self._index = None
+        self._notes = None  # pipeline.index.PendingFolders, made when a first sheet is filed
+        self._batch = _Batch()
+        self.batch_sheets = batch_sheets
+        self.batch_seconds = batch_seconds
         self.now = now or (lambda: datetime.now(timezone.utc).astimezone())
 
     # -- reading -------------------------------------------------------------------------------
@@ -117,12 +140,36 @@ class Pipeline:
         return self._index
 
     def close(self) -> None:
+        """Release the index; a batch not committed stays noted on disk for the next run to index."""
+        if self._notes is not None:
+            self._notes.close()
+            self._notes = None
         if self._index is not None:
             self._index.close()
             self._index = None
 
-    def process(self, path: Path, *, remove: bool = True, dry_run: bool = False) -> FileOutcome:
-        """Read, file and index one file; quarantine it if it is bad. Setup errors propagate."""
+    def index_unindexed(self) -> int:
+        """Index the sheets a run that died before its commit filed (see pipeline.index.pending)."""
+        from pipeline.index import index_unindexed, pending_dir
+
+        notes = pending_dir(self.settings.index_dir)
+        if not notes.is_dir() or not any(notes.iterdir()):
+            return 0  # the usual case: no index to open
+        return index_unindexed(self.index(), self.settings.archive)
+
+    def _note(self, folder: Path) -> None:
+        """Note on disk, before a sheet is filed in it, that ``folder`` has sheets the index may lack."""
+        from pipeline.index import PendingFolders, pending_dir
+
+        if self._notes is None:
+            self._notes = PendingFolders(pending_dir(self.settings.index_dir))
+        try:
+            self._notes.note(folder.relative_to(self.settings.archive).as_posix())
+        except OSError as exc:
+            raise ArchiveUnwritable(f"cannot write to the archive {self.settings.archive}: {exc}") from exc
+
+    def _file(self, path: Path, *, remove: bool, dry_run: bool) -> FileOutcome:
+        """Read and file one file (or quarantine it); its sheets join the batch waiting for the index."""
         outcome = FileOutcome(path)
         now = self.now()
         try:
@@ -135,15 +182,41 @@ class Pipeline:
         if dry_run:
             outcome.planned = [plan_destination(self.settings.archive, d, now) for d in outcome.docs]
             return outcome
+        if self._batch.started is None:
+            self._batch.started = time.monotonic()
         for doc in outcome.docs:
-            outcome.filed.append(file_document(doc, self.settings.archive, src.kind, now))
-        new = [f.sidecar for f in outcome.filed if f.outcome != "duplicate"]
-        if new:
-            self.index().add(new)
-        # Only now, with every document from the file written, checked and indexed, does the
-        # original leave the inbox.
+            with stage("filing"):
+                self._note(plan_destination(self.settings.archive, doc, now).parent)
+                filed = file_document(doc, self.settings.archive, src.kind, now)
+            outcome.filed.append(filed)
+            # Duplicates too: a run that died before its commit may have filed them unindexed.
+            if isinstance(filed.sidecar.get("file"), Mapping):
+                self._batch.sidecars.append(filed.sidecar)
         if remove:
+            self._batch.originals.append(path)  # only once every sheet of it is filed
+        return outcome
+
+    def _due(self) -> bool:
+        started = self._batch.started
+        return len(self._batch.sidecars) >= self.batch_sheets or (
+            started is not None and time.monotonic() - started >= self.batch_seconds
+        )
+
+    def commit(self) -> None:
+        """Index the batch's sheets in one commit; only then do their originals leave the inbox."""
+        batch, self._batch = self._batch, _Batch()
+        if batch.sidecars:
+            with stage("indexing"):
+                self.index().add(batch.sidecars)
+        if self._notes is not None:
+            self._notes.committed()
+        for path in batch.originals:
             remove_original(path)
+
+    def process(self, path: Path, *, remove: bool = True, dry_run: bool = False) -> FileOutcome:
+        """Read, file and index one file (one commit); quarantine it if it is bad. Setup errors propagate."""
+        outcome = self._file(path, remove=remove, dry_run=dry_run)
+        self.commit()
         return outcome
 
     def process_many(
@@ -154,13 +227,30 @@ class Pipeline:
         dry_run: bool = False,
         progress: Callable[[FileOutcome], None] | None = None,
     ) -> list[FileOutcome]:
+        """Read and file each file, indexing in batches (batch_sheets sheets or batch_seconds, whichever first).
+
+        A file's original leaves the inbox only once every sheet of it is committed to the index.
+        """
         outcomes = []
         try:
+            if not dry_run:
+                self.index_unindexed()
             for path in paths:
-                outcome = self.process(path, remove=remove(path), dry_run=dry_run)
+                outcome = self._file(path, remove=remove(path), dry_run=dry_run)
                 outcomes.append(outcome)
+                if self._due():
+                    self.commit()
                 if progress:
                     progress(outcome)
+            self.commit()
+        except BaseException:
+            # Interrupted (Ctrl-C, a setup error): what was filed becomes searchable and its
+            # originals leave, so the next run does not read them again; the first error is the one raised.
+            try:
+                self.commit()
+            except (PipelineError, OSError) as exc:
+                log.warning("could not index the sheets filed before the interruption (%s); the next run will", exc)
+            raise
         finally:
             self.close()
         return outcomes

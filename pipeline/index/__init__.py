@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline.index.pending import PendingFolders, index_unindexed, pending_dir
 from pipeline.index.query import QUERY_HELP, parse_query
 from pipeline.index.records import Record, find_records
 from pipeline.index.schema import SCHEMA_VERSION
@@ -28,12 +29,15 @@ __all__ = [
     "IndexMissing",
     "IndexSchemaMismatch",
     "IndexStore",
+    "PendingFolders",
     "Record",
     "Results",
     "count_sidecars",
     "find_records",
+    "index_unindexed",
     "iter_sidecars",
     "open_or_rebuild",
     "parse_query",
+    "pending_dir",
     "rebuild",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -12,6 +13,7 @@ from typing import Any
 from whoosh import query as wq
 from whoosh.fields import Schema
 from whoosh.highlight import ContextFragmenter, Formatter, Fragment, highlight
+from whoosh.matching import ListMatcher, Matcher
 from whoosh.qparser import AndGroup, MultifieldParser, syntax
 from whoosh.qparser.plugins import FuzzyTermPlugin, TaggingPlugin
 
@@ -81,6 +83,50 @@ def date_bounds(text: str) -> tuple[date, date]:
     return first, last
 
 
+class _DateRange(wq.DateRange):  # type: ignore[misc]
+    """whoosh's DateRange, its documents read term by term into one sorted list.
+
+    whoosh gives a date range one constant score, and to list its documents walks each of them
+    through a binary tree of union matchers, one leaf per term of the tiered range: three
+    quarters of a ``customer:x date:[a to b]`` search at 100,000 sheets. Reading each term's
+    postings on its own and sorting the numbers makes the same list, with the same score.
+    """
+
+    def _terms(self, reader: Any) -> tuple[float, list[tuple[str, bytes]]] | None:
+        """(score, the range's terms in this reader), or None where whoosh's own way applies.
+
+        Kept for the reader: one search asks for them several times (whoosh orders the parts
+        of an And by their estimated size, per segment), and each time walks the term list.
+        """
+        cache: dict[int, tuple[Any, Any]] = self.__dict__.setdefault("_expanded", {})
+        if id(reader) in cache:
+            return cache[id(reader)][1]  # type: ignore[no-any-return]
+        q = self._compile_query(reader)
+        found = None
+        if isinstance(q, wq.ConstantScoreQuery) and isinstance(q.child, wq.Or):
+            terms = [t for sub in q.child.subqueries for t in sub.expanded_terms(reader) if t in reader]
+            found = (q.score, terms)
+        cache[id(reader)] = (reader, found)  # the reader is held, so its id is not reused meanwhile
+        return found
+
+    def estimate_size(self, ixreader: Any) -> int:
+        found = self._terms(ixreader)
+        if found is None:
+            return int(super().estimate_size(ixreader))
+        return sum(ixreader.doc_frequency(fieldname, text) for fieldname, text in found[1])
+
+    def matcher(self, searcher: Any, context: Any = None) -> Matcher:
+        reader = searcher.reader()
+        found = self._terms(reader)
+        if found is None or (context is not None and context.needs_current):
+            return super().matcher(searcher, context)  # whoosh's own way (it scores the terms then)
+        score, terms = found
+        docs: set[int] = set()
+        for fieldname, text in terms:
+            docs.update(reader.postings(fieldname, text).all_ids())  # deleted documents left out
+        return ListMatcher(array("I", sorted(docs)), all_weights=score)
+
+
 def _date_query(value: str) -> wq.Query:
     """A DateRange for a day, month, year or ``[A to B]`` (either end may be left out)."""
     if value.startswith("["):
@@ -95,7 +141,7 @@ def _date_query(value: str) -> wq.Query:
         lo, hi = date_bounds(value)
     start = datetime.combine(lo, time.min) if lo else None
     end = datetime.combine(hi, time.max) if hi else None
-    return wq.DateRange("date", start, end)
+    return _DateRange("date", start, end)
 
 
 def _exact_or_prefix(field: str) -> Callable[[str, Schema], wq.Query]:
@@ -423,7 +469,7 @@ def compile_query(
             raise ValueError(f"--from {date_from} is after --to {date_to}")
         start = datetime.combine(date_from, time.min) if date_from else None
         end = datetime.combine(date_to, time.max) if date_to else None
-        parts.append(wq.DateRange("date", start, end))
+        parts.append(_DateRange("date", start, end))
     if versions.isdigit():
         parts.append(wq.Term("version", str(int(versions))))
     if not parts:

@@ -519,3 +519,44 @@ def test_every_example_in_query_help_parses() -> None:
         for alternative in value.split("|") if not value.startswith(("[", '"')) else [value]:
             if alternative != "...":
                 assert parse_query(f"{prefix}:{alternative}") is not None
+
+
+def test_rebuild_writes_what_whoosh_own_writer_writes(archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rebuild's writer only keeps the field lengths its commit reads in memory: same files, byte for byte."""
+    from whoosh.writing import SegmentWriter
+
+    from pipeline.index import store as store_module
+
+    def files(index_dir: Path) -> dict[str, bytes]:
+        return {p.name.split(".", 1)[1]: p.read_bytes() for p in index_dir.iterdir() if p.suffix in (".col", ".pst", ".trm")}
+
+    rebuild(tmp_path / "ours", archive)
+    monkeypatch.setattr(store_module, "_BuildWriter", SegmentWriter)
+    rebuild(tmp_path / "whoosh", archive)
+    ours, whoosh = files(tmp_path / "ours"), files(tmp_path / "whoosh")
+    assert ours == whoosh and "pst" in ours
+
+
+def test_field_lengths_held_in_memory_are_whoosh_own(tmp_path: Path) -> None:
+    """Scoring reads field lengths from memory; they are what whoosh's reader says for every document."""
+    store = IndexStore.open(tmp_path / "_index")
+    store.add(SIDECARS[:3])
+    store.add(SIDECARS[3:])  # a second segment
+    searcher = store._fresh_searcher()
+    leaves = [s for s, _ in searcher.subsearchers] if searcher.subsearchers else [searcher]
+    assert len(leaves) == 2
+    for leaf in leaves:
+        reader = leaf.reader()
+        assert type(leaf.doc_field_length).__name__ == "_SegmentLengths"
+        for docnum in range(reader.doc_count_all()):
+            for field in ("text", "customer", "items", "receiver", "remarks", "delivery"):
+                assert leaf.doc_field_length(docnum, field, 1) == reader.doc_field_length(docnum, field, 1)
+
+
+def test_total_of_a_page_that_does_not_hold_every_match_is_an_upper_estimate(incremental: IndexStore) -> None:
+    every = incremental.search("date:2025", limit=None)
+    page = incremental.query("date:2025", limit=2)
+    assert len(page.hits) == 2 < len(every)
+    assert not page.total_exact and page.total >= len(every)
+    whole = incremental.query("date:2025", limit=50)
+    assert whole.total_exact and whole.total == len(every)
