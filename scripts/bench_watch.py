@@ -3,7 +3,7 @@
 Usage: .venv/bin/python scripts/bench_watch.py [--pages 40] [--workers N] [--dpi 300] [--seed 1] [--json]
 (`make bench-watch` does the set-up first).
 
-Generates N one-page sheets in mixed languages (as scripts/bench_pages.py does), starts `signoff
+Generates N one-page sheets in mixed languages (pipeline.samples: random_sheet, render_sheet), starts `signoff
 watch` as a subprocess on a temporary inbox and archive (every configured language, so Swedish
 and Chinese pages are read as in production), moves all N into the inbox at once and waits until
 each is filed. "Sustained" is the rate between the first and the last file filed (the readers'
