@@ -29,15 +29,24 @@ class Page:
         return Layout(self.words, 2480, 3508)
 
 
-def test_labels_left_of_values() -> None:
+def form(*placed: tuple[int, int, str]) -> Page:
+    """A stand-in page with each (x, y, text) placed as its own line."""
     p = Page()
-    p.text(200, 500, "Customer:")
-    p.text(800, 500, "Nordic Timber AB")
-    p.text(800, 560, "Storgatan 12")
-    p.text(200, 700, "Received (date/time):")
-    p.text(800, 700, "14/03/2025 10:30")
-    p.text(200, 800, "Received by:")
-    p.text(800, 800, "Anna Berg")
+    for x, y, text in placed:
+        p.text(x, y, text)
+    return p
+
+
+def test_labels_left_of_values() -> None:
+    p = form(
+        (200, 500, "Customer:"),
+        (800, 500, "Nordic Timber AB"),
+        (800, 560, "Storgatan 12"),
+        (200, 700, "Received (date/time):"),
+        (800, 700, "14/03/2025 10:30"),
+        (200, 800, "Received by:"),
+        (800, 800, "Anna Berg"),
+    )
     found = extract_fields(p.layout())
     assert found.values["customer"].first_line == "Nordic Timber AB"
     assert found.values["customer"].direction == "right"
@@ -46,14 +55,15 @@ def test_labels_left_of_values() -> None:
 
 
 def test_labels_above_values() -> None:
-    p = Page()
-    p.text(200, 500, "Customer")
-    p.text(200, 560, "Nordic Timber AB")
-    p.text(200, 620, "Storgatan 12")
-    p.text(1300, 500, "Received by")
-    p.text(1300, 560, "Anna Berg")
-    p.text(200, 800, "Date:")
-    p.text(200, 860, "2025-03-14 10:30")
+    p = form(
+        (200, 500, "Customer"),
+        (200, 560, "Nordic Timber AB"),
+        (200, 620, "Storgatan 12"),
+        (1300, 500, "Received by"),
+        (1300, 560, "Anna Berg"),
+        (200, 800, "Date:"),
+        (200, 860, "2025-03-14 10:30"),
+    )
     found = extract_fields(p.layout())
     assert found.values["customer"].first_line == "Nordic Timber AB"
     assert found.values["customer"].direction == "below"
@@ -62,10 +72,11 @@ def test_labels_above_values() -> None:
 
 
 def test_empty_value_followed_by_next_label_is_empty() -> None:
-    p = Page()
-    p.text(200, 700, "Received:")
-    p.text(200, 790, "Received by:")
-    p.text(800, 790, "Anna Berg")
+    p = form(
+        (200, 700, "Received:"),
+        (200, 790, "Received by:"),
+        (800, 790, "Anna Berg"),
+    )
     found = extract_fields(p.layout())
     assert found.values["time"].words == ()
     assert found.values["receiver"].first_line == "Anna Berg"
@@ -86,13 +97,14 @@ def test_label_in_a_sentence_is_not_a_label() -> None:
 
 
 def test_chinese_and_swedish_labels() -> None:
-    p = Page()
-    p.text(200, 500, "客户：")
-    p.text(800, 500, "上海恒达物流有限公司")
-    p.text(200, 600, "Mottagen av:")
-    p.text(800, 600, "Åsa Öberg")
-    p.text(200, 700, "签收时间:")
-    p.text(800, 700, "2025年3月14日 10:30")
+    p = form(
+        (200, 500, "客户："),
+        (800, 500, "上海恒达物流有限公司"),
+        (200, 600, "Mottagen av:"),
+        (800, 600, "Åsa Öberg"),
+        (200, 700, "签收时间:"),
+        (800, 700, "2025年3月14日 10:30"),
+    )
     found = extract_fields(p.layout())
     assert found.values["customer"].first_line == "上海恒达物流有限公司"
     assert found.values["receiver"].first_line == "Åsa Öberg"
@@ -100,31 +112,33 @@ def test_chinese_and_swedish_labels() -> None:
 
 
 def test_item_table_columns_in_any_order() -> None:
-    p = Page()
-    p.text(200, 1000, "Qty")
-    p.text(500, 1000, "Description")
-    p.text(1500, 1000, "Article No.")
-    p.text(200, 1070, "12 pcs")
-    p.text(500, 1070, "Pine board 2x4")
-    p.text(1500, 1070, "A-1001")
-    p.text(200, 1140, "3")
-    p.text(500, 1140, "Screws M6")
-    p.text(1500, 1140, "HD-7731")
-    p.text(200, 1400, "Remarks:")
-    p.text(800, 1400, "2 cartons damaged")
+    p = form(
+        (200, 1000, "Qty"),
+        (500, 1000, "Description"),
+        (1500, 1000, "Article No."),
+        (200, 1070, "12 pcs"),
+        (500, 1070, "Pine board 2x4"),
+        (1500, 1070, "A-1001"),
+        (200, 1140, "3"),
+        (500, 1140, "Screws M6"),
+        (1500, 1140, "HD-7731"),
+        (200, 1400, "Remarks:"),
+        (800, 1400, "2 cartons damaged"),
+    )
     found = extract_fields(p.layout())
     rows = [(r.sku, r.description, r.qty, r.unit) for r in found.items]
     assert rows == [("A-1001", "Pine board 2x4", 12, "pcs"), ("HD-7731", "Screws M6", 3, None)]
 
 
 def test_swedish_table_with_units() -> None:
-    p = Page()
-    p.text(200, 1000, "Artikel")
-    p.text(700, 1000, "Benämning")
-    p.text(1800, 1000, "Antal")
-    p.text(200, 1070, "SE-44120")
-    p.text(700, 1070, "Spånskiva 16 mm")
-    p.text(1800, 1070, "3 st")
+    p = form(
+        (200, 1000, "Artikel"),
+        (700, 1000, "Benämning"),
+        (1800, 1000, "Antal"),
+        (200, 1070, "SE-44120"),
+        (700, 1070, "Spånskiva 16 mm"),
+        (1800, 1070, "3 st"),
+    )
     found = extract_fields(p.layout())
     assert [(r.sku, r.description, r.qty, r.unit) for r in found.items] == [("SE-44120", "Spånskiva 16 mm", 3, "st")]
 
@@ -136,31 +150,33 @@ def _rows(found) -> list[tuple[str | None, int | None]]:  # noqa: ANN001
 def test_a_misread_column_heading_is_taken_from_the_words_standing_apart() -> None:
     """ "Item No." read as "tem No.": the SKU column is still found left of the named headings,
     and a shipper's address line above ("Unit 9 ... Tel") does not pass for the table's head."""
-    p = Page()
-    p.text(230, 300, "Unit 9, Dockside Road, Hull HU9 ITY : Tel 01482 555 210")
-    p.text(200, 500, "Items:")
-    p.text(230, 580, "tem No.")
-    p.text(600, 580, "Description")
-    p.text(1900, 580, "Qty")
-    p.text(230, 650, "NL-75")
-    p.text(600, 650, "Nails 75 mm, 1 kg")
-    p.text(1900, 650, "3")
-    p.text(230, 720, "HD-7731")
-    p.text(600, 720, "Door hinge")
-    p.text(1900, 720, "12 pcs")
+    p = form(
+        (230, 300, "Unit 9, Dockside Road, Hull HU9 ITY : Tel 01482 555 210"),
+        (200, 500, "Items:"),
+        (230, 580, "tem No."),
+        (600, 580, "Description"),
+        (1900, 580, "Qty"),
+        (230, 650, "NL-75"),
+        (600, 650, "Nails 75 mm, 1 kg"),
+        (1900, 650, "3"),
+        (230, 720, "HD-7731"),
+        (600, 720, "Door hinge"),
+        (1900, 720, "12 pcs"),
+    )
     assert _rows(extract_fields(p.layout())) == [("NL-75", 3), ("HD-7731", 12)]
 
 
 def test_item_lines_under_an_items_label_are_read_without_column_heads() -> None:
     """Column heads unread (bold CJK at 150 dpi): SKU-shaped first word, quantity at the end."""
-    p = Page()
-    p.text(200, 500, "货品明细:")
-    p.text(230, 580, "货 叶 品名 歼 重")
-    p.text(230, 650, "HD-7731 门铰链 钢制 11 件")
-    p.text(230, 720, "PK-2040 纸箱 40x30x30 7")
-    p.text(230, 790, "SE-44120 Wood screws M6 x 40 27")
-    p.text(200, 900, "签收人:")
-    p.text(200, 960, "刘洋")
+    p = form(
+        (200, 500, "货品明细:"),
+        (230, 580, "货 叶 品名 歼 重"),
+        (230, 650, "HD-7731 门铰链 钢制 11 件"),
+        (230, 720, "PK-2040 纸箱 40x30x30 7"),
+        (230, 790, "SE-44120 Wood screws M6 x 40 27"),
+        (200, 900, "签收人:"),
+        (200, 960, "刘洋"),
+    )
     found = extract_fields(p.layout())
     assert _rows(found) == [("HD-7731", 11), ("PK-2040", 7), ("SE-44120", 27)]
     assert found.items[0].unit == "件"
@@ -199,14 +215,15 @@ def test_item_codes_are_tidied_as_printed() -> None:
 
 def test_a_misread_chinese_heading_of_two_characters_still_heads_its_column() -> None:
     """品名 read as 曲名: two Chinese characters are a whole heading, so the descriptions stay out of the SKUs."""
-    p = Page()
-    p.text(200, 500, "货品明细:")
-    p.text(230, 580, "货号")
-    p.text(600, 580, "曲名")
-    p.text(1900, 580, "数量")
-    p.text(230, 650, "NL-75")
-    p.text(600, 650, "钉子 75mm 1 公斤")
-    p.text(1900, 650, "192 箱")
+    p = form(
+        (200, 500, "货品明细:"),
+        (230, 580, "货号"),
+        (600, 580, "曲名"),
+        (1900, 580, "数量"),
+        (230, 650, "NL-75"),
+        (600, 650, "钉子 75mm 1 公斤"),
+        (1900, 650, "192 箱"),
+    )
     layout = p.layout()
     assert [c[0] for c in _find_table_header(layout)[1]] == ["sku", "description", "qty"]
     found = extract_fields(layout)
@@ -216,14 +233,15 @@ def test_a_misread_chinese_heading_of_two_characters_still_heads_its_column() ->
 
 def test_words_after_a_code_in_the_sku_column_are_the_description() -> None:
     """No description heading read at all: "NL-75 Nails 75 mm" in the SKU column is code NL-75."""
-    p = Page()
-    p.text(200, 500, "Items:")
-    p.text(230, 580, "Article No.")
-    p.text(1900, 580, "Qty")
-    p.text(230, 650, "NL-75 Nails 75 mm, 1 kg")
-    p.text(1900, 650, "3")
-    p.text(230, 720, "TB-2x4-240 Timber 2x4, 240 cm")
-    p.text(1900, 720, "12 pcs")
+    p = form(
+        (200, 500, "Items:"),
+        (230, 580, "Article No."),
+        (1900, 580, "Qty"),
+        (230, 650, "NL-75 Nails 75 mm, 1 kg"),
+        (1900, 650, "3"),
+        (230, 720, "TB-2x4-240 Timber 2x4, 240 cm"),
+        (1900, 720, "12 pcs"),
+    )
     found = extract_fields(p.layout())
     assert _rows(found) == [("NL-75", 3), ("TB-2x4-240", 12)]
     assert found.items[1].description == "Timber 2x4, 240 cm"
@@ -231,11 +249,12 @@ def test_words_after_a_code_in_the_sku_column_are_the_description() -> None:
 
 def test_a_chinese_label_with_a_stray_character_inside_still_names_its_field() -> None:
     """签收时间 read 符收时了间 (one misread, one stray), and 签收人 read 签收入: each keeps its field."""
-    p = Page()
-    p.text(200, 600, "签收入:")
-    p.text(800, 600, "张敏")
-    p.text(200, 700, "符收时了间:")
-    p.text(800, 700, "2026-10-16 10:14")
+    p = form(
+        (200, 600, "签收入:"),
+        (800, 600, "张敏"),
+        (200, 700, "符收时了间:"),
+        (800, 700, "2026-10-16 10:14"),
+    )
     found = extract_fields(p.layout())
     assert found.values["receiver"].first_line == "张敏"
     assert found.values["time"].text == "2026-10-16 10:14"
@@ -243,13 +262,14 @@ def test_a_chinese_label_with_a_stray_character_inside_still_names_its_field() -
 
 def test_ones_read_as_letters_in_the_quantity_column_are_ones() -> None:
     """ "11 m" at 150 dpi read "iim": in the quantity column that is 11; elsewhere words stay words."""
-    p = Page()
-    p.text(230, 580, "Article No.")
-    p.text(600, 580, "Description")
-    p.text(1900, 580, "Qty")
-    p.text(230, 650, "A-1001")
-    p.text(600, 650, "Pine board 45x95 mm")
-    p.text(1900, 650, "iim")
+    p = form(
+        (230, 580, "Article No."),
+        (600, 580, "Description"),
+        (1900, 580, "Qty"),
+        (230, 650, "A-1001"),
+        (600, 650, "Pine board 45x95 mm"),
+        (1900, 650, "iim"),
+    )
     assert _rows(extract_fields(p.layout())) == [("A-1001", 11)]
     assert parse_qty("list") == (None, None) and parse_qty("lim", cell=True) == (11, "m")
     assert parse_qty("'8st", cell=True) == (8, "st") and parse_qty(".18", cell=True) == (18, None)
@@ -258,12 +278,13 @@ def test_ones_read_as_letters_in_the_quantity_column_are_ones() -> None:
 
 
 def test_an_unsure_speck_beside_a_quantity_is_not_part_of_it() -> None:
-    p = Page()
-    p.text(230, 580, "货号")
-    p.text(600, 580, "品名")
-    p.text(1900, 580, "数量")
-    p.text(230, 650, "SE-44120")
-    p.text(600, 650, "螺丝 M6 x 40")
+    p = form(
+        (230, 580, "货号"),
+        (600, 580, "品名"),
+        (1900, 580, "数量"),
+        (230, 650, "SE-44120"),
+        (600, 650, "螺丝 M6 x 40"),
+    )
     x = p.text(1900, 650, "7 箱")
     p.words.append(Word("1", x + 60, 650, 12, H, 44.0, p.line))
     assert _rows(extract_fields(p.layout())) == [("SE-44120", 7)]
@@ -272,10 +293,11 @@ def test_an_unsure_speck_beside_a_quantity_is_not_part_of_it() -> None:
 def test_a_bracketed_qualifier_belongs_to_its_label() -> None:
     """ "Recelved by (name):" is the receiver's label whole: its first words are not the value of
     the empty date above it."""
-    p = Page()
-    p.text(200, 500, "DateATime:")
-    p.text(200, 640, "Recelved by (name):")
-    p.text(200, 760, "Signature:")
+    p = form(
+        (200, 500, "DateATime:"),
+        (200, 640, "Recelved by (name):"),
+        (200, 760, "Signature:"),
+    )
     found = extract_fields(p.layout())
     assert found.values["time"].text == ""
     assert [h.phrase for h in found.labels if h.field == "receiver"] == ["received by"]
