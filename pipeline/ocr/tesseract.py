@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import tempfile
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import pytesseract
@@ -67,6 +69,25 @@ def words_to_text(words: Sequence[Word]) -> str:
     return "\n".join(out)
 
 
+@contextlib.contextmanager
+def _on_disk(image: Image.Image) -> Iterator[str]:
+    """The image as an uncompressed PGM/PPM file for tesseract to read, removed afterwards.
+
+    pytesseract handed a PIL image compresses it to a temporary PNG, which tesseract then decodes:
+    on a 300 dpi page that cost 0.1-0.2 s of a 0.5 s reading. A PNM file costs neither.
+    """
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB" if image.mode in ("RGBA", "P", "CMYK") else "L")
+    fd, name = tempfile.mkstemp(prefix="signoff-ocr-", suffix=".pgm" if image.mode == "L" else ".ppm")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            image.save(fh, format="PPM")
+        yield name
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
 class TesseractEngine:
     """Runs tesseract on a page image and returns its words with boxes and confidences."""
 
@@ -97,7 +118,8 @@ class TesseractEngine:
         scale = min(1.0, 150 / max(dpi, 1))
         small = image.resize((int(image.width * scale), int(image.height * scale))) if scale < 1 else image
         try:
-            out = pytesseract.image_to_osd(small, config="--psm 0 -c min_characters_to_try=20", timeout=self.timeout)
+            with _on_disk(small) as path:
+                out = pytesseract.image_to_osd(path, config="--psm 0 -c min_characters_to_try=20", timeout=self.timeout)
         except pytesseract.TesseractNotFoundError:
             raise ToolMissing("tesseract is not installed; run scripts/setup.sh", stage="ocr") from None
         except pytesseract.TesseractError:
@@ -112,13 +134,14 @@ class TesseractEngine:
 
     def __call__(self, image: Image.Image, languages: Sequence[str] | None = None) -> tuple[Word, ...]:
         try:
-            data = pytesseract.image_to_data(
-                image,
-                lang="+".join(languages or self.languages),
-                config=f"--psm {self.psm}",
-                output_type=pytesseract.Output.DICT,
-                timeout=self.timeout,
-            )
+            with _on_disk(image) as path:
+                data = pytesseract.image_to_data(
+                    path,
+                    lang="+".join(languages or self.languages),
+                    config=f"--psm {self.psm}",
+                    output_type=pytesseract.Output.DICT,
+                    timeout=self.timeout,
+                )
         except pytesseract.TesseractNotFoundError:
             raise ToolMissing("tesseract is not installed; run scripts/setup.sh", stage="ocr") from None
         except pytesseract.TesseractError as exc:
