@@ -57,3 +57,28 @@ def test_upright_turn_from_the_codes(turn: int) -> None:
     sheet = random_sheet(rng, barcode="code128")
     page = render_sheet(sheet, dpi=150, rng=rng)[0].rotate(turn, expand=True)
     assert upright_turn(decode_page(page, 1)) == (-turn) % 360
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_codes_moved_with_their_page_are_where_decoding_the_turned_page_finds_them(turn: int) -> None:
+    """GIVEN a sheet scanned turned WHEN the page is turned upright THEN the codes found before
+    the turn, moved with it, are those a second decoding finds, in the same places and order."""
+    from pipeline.barcode import turned, upright_turn
+
+    rng = random.Random(11)
+    sheet = random_sheet(rng, barcode="both")
+    page = render_sheet(sheet, dpi=150, rng=rng)[0].rotate(turn, expand=True)
+    codes = decode_page(page, 1)
+    back = upright_turn(codes)
+    moved = turned(codes, back, page.size)
+    again = decode_page(page.rotate(back, expand=True), 1)
+    assert [(c.symbology, c.data) for c in moved] == [(c.symbology, c.data) for c in again]
+    for a, b in zip(moved, again):
+        assert all(abs(x - y) <= 8 for x, y in zip(a.rect, b.rect)), (a.rect, b.rect)
+    assert upright_turn(moved) == 0
+
+
+def test_a_page_without_a_code_says_nothing_of_its_orientation() -> None:
+    from pipeline.barcode import upright_turn
+
+    assert upright_turn(()) is None
