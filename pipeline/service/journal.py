@@ -1,8 +1,9 @@
 """The journal: a small SQLite file of each file taken from the inbox and what became of it, so a restart resumes.
 
-A file's row goes ``reading`` → ``filing`` (sheets recorded one by one as they land) →
-``indexed`` → ``filed``; or ends ``duplicate``, ``quarantined``, ``released`` (handed back to the
-inbox untouched: nothing was written) or ``gone`` (it vanished from the inbox). Rows still in
+A file's row goes ``reading`` → ``filing`` (sheets recorded one by one as they land; then it
+waits for its batch's index commit) → ``indexed`` → ``filed``; or ends ``duplicate``,
+``quarantined``, ``released`` (handed back to the inbox untouched: nothing was written) or
+``gone`` (it vanished from the inbox). Rows still in
 ``reading``, ``filing`` or ``indexed`` from an earlier run were interrupted: the writer's
 recovery finishes or resumes them.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -9,6 +10,7 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -142,7 +144,7 @@ class WatchService:
         return self.summary
 
     def _run(self, inbox: Path) -> None:
-        from pipeline.run import Pipeline
+        from pipeline.run import BATCH_SECONDS, BATCH_SHEETS, Pipeline
 
         s = self.settings
         pipe = Pipeline(s, engine=self._engine)  # checks tesseract before any file moves
@@ -153,7 +155,9 @@ class WatchService:
         self.inbox = inbox
         try:
             journal.begin_run("once" if self.once else "watch")
-            self.writer = Writer(s, journal, pipe.index, pipe.close)
+            self.writer = Writer(
+                s, journal, pipe.index, pipe.close, batch_sheets=BATCH_SHEETS, batch_seconds=BATCH_SECONDS
+            )
             stats = self.writer.recover()
             if any(stats.values()):
                 log.info("recovered from an interrupted run: %s", ", ".join(f"{k} {v}" for k, v in stats.items() if v))
@@ -170,6 +174,9 @@ class WatchService:
                 mode = f"polling every {s.poll:g}s" if s.poll > 0 else "file events"
                 log.info("watching %s (%s, %d reader(s)); Ctrl-C or SIGTERM stops", inbox, mode, self.size)
             self._loop()
+            # Stopping (SIGTERM, or --once is done): what was filed becomes searchable and leaves the
+            # inbox now. After an error it is left to recover() at the next start.
+            self._commit()
         finally:
             self.pool.close(kill=True)  # readers only read: what they held stays in the inbox
             try:
@@ -226,6 +233,10 @@ class WatchService:
                     self._take(path, st)
                     if self._stop:
                         break
+                # When due (BATCH_SHEETS or BATCH_SECONDS), or at once when nothing is being read and
+                # nothing was ready to take: a lone scan need not wait BATCH_SECONDS to be searchable.
+                if self.writer.due() or not self._taken:
+                    self._commit()
             for task, result in self.pool.wait(TICK):
                 self._result(task, result)
             if clock() >= next_beat:
@@ -277,7 +288,7 @@ class WatchService:
         if (now_st.st_size, now_st.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             tracker.release(path)  # written to while hashed: wait until it settles again
             return
-        if sha in self._busy_sha:
+        if sha in self._busy_sha or self.writer.holds(sha):
             tracker.release(path, after=s.settle)  # the same content is being filed right now
             return
         try:
@@ -327,6 +338,7 @@ class WatchService:
             return
         if isinstance(result, Read):
             read = result
+            # None once it waits in the batch: _commit reports it when its original has gone.
             outcome = self._guard(lambda: writer.file(entry, path, read), entry, path)
         elif isinstance(result, Failed):
             err = result.error
@@ -349,7 +361,40 @@ class WatchService:
             outcome = self._guard(lambda: writer.quarantine(entry, path, bad, entry.sha256), entry, path)
         self._finish(outcome, path)
 
-    def _guard(self, step: Callable[[], Outcome], entry: Entry, path: Path) -> Outcome | None:
+    def _commit(self) -> None:
+        """Commit the batch to the index; only then do its originals leave the inbox and get reported.
+
+        If the index will not take it, the batch waits and taking files pauses; its sheets are
+        filed and in the journal, so even a crash meanwhile loses nothing (recover()). With --once
+        the error is raised: the next run's recover() indexes the batch.
+        """
+        writer = self.writer
+        if not writer.pending:
+            return
+        try:
+            done = writer.commit()
+        except ArchiveUnwritable as exc:
+            if self.once:
+                raise
+            self._pause()
+            self._note_error(None, f"{exc.message}; the files filed since the last commit wait in the inbox for it")
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the watcher; see _guard
+            if self.once:
+                raise
+            log.exception(
+                "cannot index %d filed file(s); they wait in the inbox, tried again in %.0f s", writer.pending, BACKOFF[1]
+            )
+            self._paused_until = time.monotonic() + BACKOFF[1]
+            with contextlib.suppress(ArchiveUnwritable):
+                self.journal.error(None, f"{type(exc).__name__}: {exc}")
+            return
+        self._works_again()
+        for pending in done:
+            path = pending.outcome.source
+            self._finish(self._guard(partial(writer.let_go, pending), pending.entry, path), path)
+
+    def _guard(self, step: Callable[[], Outcome | None], entry: Entry, path: Path) -> Outcome | None:
         """Run a writing step; if the archive cannot be written, leave the file in the inbox, retry later."""
         try:
             outcome = step()
@@ -374,18 +419,26 @@ class WatchService:
                 pass
             self._later(path, BACKOFF[1])
             return None
+        self._works_again()
+        return outcome
+
+    def _works_again(self) -> None:
+        """A write worked: an error being logged is over, and the next pause starts short again."""
         if self._last_error is not None:
             log.warning("writing to the archive works again")
             self._last_error = None
         self._backoff = 0.0
-        return outcome
 
     def _unwritable(self, exc: ArchiveUnwritable, name: str, path: Path) -> None:
         """The archive cannot be written: pause taking files (longer each time), keep this one for later."""
-        self._backoff = min(BACKOFF[1], self._backoff * 2) if self._backoff else BACKOFF[0]
-        self._paused_until = time.monotonic() + self._backoff
+        self._pause()
         self._note_error(name, f"{exc.message}; the file stays in the inbox and is tried again")
         self._later(path, self._backoff)
+
+    def _pause(self) -> None:
+        """Take no files (and commit nothing) for a while, longer each time the archive fails in a row."""
+        self._backoff = min(BACKOFF[1], self._backoff * 2) if self._backoff else BACKOFF[0]
+        self._paused_until = time.monotonic() + self._backoff
 
     def _note_error(self, name: str | None, message: str) -> None:
         """Log an error once while it lasts: the same failure file after file is one line, not thousands."""

@@ -1,8 +1,11 @@
 """The one writer: files what the readers found, indexes it, then lets the original go; and recovers after a crash.
 
 Order for each file, each step recorded in the journal before the next:
-    sheets written (temp name, flush, rename; one by one) → index → original removed.
+    sheets written (temp name, flush, rename; one by one) → the file joins the batch →
+    one index commit for the whole batch → the file's original removed.
 A crash between any two steps leaves the original in the inbox; recover() finishes or resumes it.
+The batch is committed when the loop says (commit, then let_go for each file): with one sheet per
+file, a commit per file would be most of the index's work at a million sheets.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +41,7 @@ from pipeline.service.journal import STATE_FOLDER, Entry, Journal, printable
 from pipeline.service.pool import Read
 from pipeline.settings import Settings
 
-__all__ = ["Outcome", "Writer"]
+__all__ = ["Outcome", "Pending", "Writer"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,23 @@ class Outcome:
     error: DocumentError | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A file whose sheets are filed and in the journal, waiting for its batch's index commit."""
+
+    entry: Entry
+    outcome: Outcome  # "filed": reported once the commit is made and the original has gone
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Files filed since the last index commit."""
+
+    files: list[Pending] = field(default_factory=list)
+    sheets: int = 0
+    started: float = 0.0  # the writer's clock when its first file joined
+
+
 class Writer:
     """Moves files into the archive and writes the index; there is exactly one, in the service process."""
 
@@ -70,13 +91,20 @@ class Writer:
         index: Callable[[], Any],
         close_index: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = _now,
+        *,
+        batch_sheets: int,
+        batch_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Args:
         settings: inbox and archive.
         journal: the journal, open for writing.
         index: returns the open IndexStore (opened on first use).
-        close_index: releases it between files, so `signoff reindex` can swap it meanwhile.
-        now: the clock (tests).
+        close_index: releases it between commits, so `signoff reindex` can swap it meanwhile.
+        now: the time sheets are filed at (tests).
+        batch_sheets, batch_seconds: a batch is due at this many sheets, or once its oldest file
+            waited this long (the service passes `signoff process`'s pipeline.run.BATCH_*).
+        clock: measures how long the batch waited (tests).
         """
         self.settings = settings
         self.archive = settings.archive
@@ -84,6 +112,10 @@ class Writer:
         self._index = index
         self._close_index = close_index
         self._now = now
+        self._batch_sheets = batch_sheets
+        self._batch_seconds = batch_seconds
+        self._clock = clock
+        self._batch = _Batch()
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.archive).as_posix()
@@ -98,8 +130,14 @@ class Writer:
             self._close_index()
 
     # -- one file ------------------------------------------------------------------------------
-    def file(self, entry: Entry, path: Path, read: Read) -> Outcome:
-        """File every sheet of a file that was read, index them, and only then remove the original.
+    def file(self, entry: Entry, path: Path, read: Read) -> Outcome | None:
+        """File every sheet of a file that was read; the file then waits in the batch for the index.
+
+        Its original stays in the inbox until the batch is committed (commit, then let_go).
+
+        Returns:
+            None once it joined the batch; else what became of it instead (gone, changed, or a
+            duplicate of sheets filed before the journal knew of them).
 
         Raises:
             ArchiveUnwritable: the archive or index cannot be written; the original stays in the
@@ -129,11 +167,49 @@ class Writer:
             # These pages of this file are filed already (before the journal knew of them).
             self._index_add([f.sidecar for f in filed])
             return self.duplicate(entry, path, read.sha256, self.rel(filed[0].pdf), filed=tuple(filed))
-        self._index_add([f.sidecar for f in filed])
-        self.journal.indexed(entry.id)
-        remove_original(path)
-        self.journal.finish(entry.id, "filed")
-        return Outcome("filed", path, entry.name, read.sha256, tuple(filed))
+        self._join(Pending(entry, Outcome("filed", path, entry.name, read.sha256, tuple(filed))))
+        return None
+
+    # -- the batch ----------------------------------------------------------------------------------
+    def _join(self, pending: Pending) -> None:
+        if not self._batch.files:
+            self._batch.started = self._clock()
+        self._batch.files.append(pending)
+        self._batch.sheets += len(pending.outcome.filed)
+
+    @property
+    def pending(self) -> int:
+        """Files filed and waiting for the batch's commit (their originals are still in the inbox)."""
+        return len(self._batch.files)
+
+    def holds(self, sha256: str) -> bool:
+        """Whether a file with this content waits in the batch: a copy must wait to be seen as a duplicate."""
+        return any(p.entry.sha256 == sha256 for p in self._batch.files)
+
+    def due(self) -> bool:
+        """Whether the batch is to be committed even while more files are coming: big or old enough."""
+        batch = self._batch
+        return bool(batch.files) and (
+            batch.sheets >= self._batch_sheets or self._clock() - batch.started >= self._batch_seconds
+        )
+
+    def commit(self) -> list[Pending]:
+        """Index every sheet of the batch in one commit; its files' originals may go now (let_go).
+
+        Raises:
+            ArchiveUnwritable: the index cannot be written. The batch stays for the next commit;
+                its sheets are filed and in the journal, so a crash meanwhile loses nothing.
+        """
+        self._index_add([f.sidecar for p in self._batch.files for f in p.outcome.filed])
+        done, self._batch = self._batch.files, _Batch()
+        return done
+
+    def let_go(self, pending: Pending) -> Outcome:
+        """After the commit: the file is indexed, its original leaves the inbox, and it is filed."""
+        self.journal.indexed(pending.entry.id)
+        remove_original(pending.outcome.source)
+        self.journal.finish(pending.entry.id, "filed")
+        return pending.outcome
 
     def duplicate(
         self, entry: Entry, path: Path, sha256: str, of: str, *, filed: tuple[FiledDoc, ...] = ()
@@ -172,8 +248,10 @@ class Writer:
 
         Temporary files a killed writer left are removed; a PDF whose sidecar never landed is moved
         to `_state/recovered/` (its original is still in the inbox); sheets filed before the crash
-        are indexed (again: adding is idempotent); a file whose sheets were all filed and indexed
-        leaves the inbox. Files interrupted mid-filing stay in the inbox and are resumed when taken.
+        are indexed (again: adding is idempotent); a file whose sheets were all filed leaves the
+        inbox, whether or not its batch was committed before the crash (its sheets are indexed
+        here). Files interrupted mid-filing stay in the inbox and are resumed when taken.
+        Called at start, before this run files anything: rows of this run are not touched.
         """
         stats = {"temp_files": 0, "orphans": 0, "reindexed": 0, "unindexed": 0, "finished": 0, "resumable": 0}
         rows = self.journal.interrupted()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pipeline.errors import ArchiveUnwritable
+from pipeline.index import IndexLocked, IndexStore
 from pipeline.ingest import sha256_file
 from pipeline.service import WatchService
 from pipeline.service import loop as loop_module
@@ -113,8 +114,6 @@ def test_a_burst_is_filed_exactly_once_in_order_of_arrival(settings: Settings) -
     assert [r[0] for r in rows] == names  # taken once each, in order of arrival
     assert {r[1] for r in rows} == {"filed"}
     assert {o.event for o in svc.outcomes} == {"filed"} and len(svc.outcomes) == n
-    from pipeline.index import IndexStore
-
     with IndexStore.open(settings.index_dir) as store:
         assert store.count() == n
 
@@ -272,3 +271,136 @@ def test_names_in_any_script_or_bytes_a_file_system_dislikes(settings: Settings,
     lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.service.loop" and r.levelno >= logging.INFO]
     outcome_lines = [m for m in lines if m.startswith(("filed", "quarantined"))]
     assert len(outcome_lines) == 3 and all("\n" not in m and "\x1b" not in m for m in outcome_lines)
+
+
+# -- index commits in batches -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def adds(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> list[tuple[int, list[str]]]:
+    """Each add to the index: (sidecars in it, inbox files still there at that moment)."""
+    calls: list[tuple[int, list[str]]] = []
+    add = IndexStore.add
+
+    def spy(self, sidecars):  # noqa: ANN001, ANN202
+        sidecars = list(sidecars)
+        calls.append((len(sidecars), inbox_files(settings)))
+        return add(self, sidecars)
+
+    monkeypatch.setattr(IndexStore, "add", spy)
+    return calls
+
+
+def test_files_filed_while_another_is_read_wait_for_it_then_go_in_one_commit(
+    settings: Settings, adds: list[tuple[int, list[str]]]
+) -> None:
+    """GIVEN the service reading a slow scan
+    WHEN two more scans (three sheets) arrive and are filed meanwhile
+    THEN they wait in the inbox (in flight for `status`, not searchable, not reported) until the
+    slow one is filed too; then the service, idle, commits all four sheets at once, long before
+    BATCH_SECONDS, and only after that do the originals leave and the outcomes come."""
+    with Running(settings) as svc:
+        write_png(settings.inbox / "slow.png", "SLOW:6:DN-9")
+        write_png(settings.inbox / "a.png", "DN-1")
+        write_tiff(settings.inbox / "b.tif", ["DN-2", "DN-3"])
+        wait_for(lambda: svc.service.writer.pending == 2, what="a and b filed, waiting for the commit")
+        time.sleep(0.5)
+        assert adds == [] and svc.outcomes == [] and inbox_files(settings) == ["a.png", "b.tif", "slow.png"]
+        st = build_status(settings)
+        assert (st["waiting"], st["in_flight"], st["in_flight_by_state"]) == (0, 3, {"filing": 2, "reading": 1})
+        wait_for(lambda: len(svc.outcomes) == 3, timeout=20, what="all three committed once idle")
+    assert adds == [(4, ["a.png", "b.tif", "slow.png"])]
+    assert sorted((o.event, o.name) for o in svc.outcomes) == [("filed", "a.png"), ("filed", "b.tif"), ("filed", "slow.png")]
+    assert inbox_files(settings) == []
+
+
+def test_a_batch_of_batch_sheets_is_committed_while_other_files_are_still_read(
+    settings: Settings, adds: list[tuple[int, list[str]]]
+) -> None:
+    """GIVEN the service reading a slow scan
+    WHEN two batches of BATCH_SHEETS sheets between them are filed meanwhile
+    THEN those are committed in one add as soon as the second is filed, without waiting for the
+    slow one or for BATCH_SECONDS."""
+    from pipeline.run import BATCH_SHEETS
+
+    with Running(settings) as svc:
+        write_png(settings.inbox / "slow.png", "SLOW:60:DN-9")
+        write_tiff(settings.inbox / "a.tif", [f"DN-A{i}" for i in range(BATCH_SHEETS - 20)])
+        write_tiff(settings.inbox / "b.tif", [f"DN-B{i}" for i in range(20)])
+        wait_for(lambda: len(svc.outcomes) == 2, timeout=20, what="the full batch committed")
+        assert adds == [(BATCH_SHEETS, ["a.tif", "b.tif", "slow.png"])]
+        assert inbox_files(settings) == ["slow.png"]
+
+
+def test_stopping_commits_what_waits_in_the_batch(settings: Settings, adds: list[tuple[int, list[str]]]) -> None:
+    """SIGTERM's path: scans filed while another is read are committed and leave the inbox; the
+    one being read stays."""
+    with Running(settings) as svc:
+        write_png(settings.inbox / "slow.png", "SLOW:60:DN-9")
+        write_png(settings.inbox / "a.png", "DN-1")
+        write_tiff(settings.inbox / "b.tif", ["DN-2", "DN-3"])
+        wait_for(lambda: svc.service.writer.pending == 2, what="a and b filed, waiting for the commit")
+        assert adds == [] and svc.outcomes == []
+        svc.stop()
+    assert adds == [(3, ["a.png", "b.tif", "slow.png"])]
+    assert sorted((o.event, o.name) for o in svc.outcomes) == [("filed", "a.png"), ("filed", "b.tif")]
+    assert inbox_files(settings) == ["slow.png"]
+    assert sorted(svc.journal_rows("SELECT name, state FROM files")) == [
+        ("a.png", "filed"), ("b.tif", "filed"), ("slow.png", "released")
+    ]
+
+
+def test_once_commits_what_it_filed_in_one_batch_before_it_returns(
+    settings: Settings, adds: list[tuple[int, list[str]]]
+) -> None:
+    write_png(settings.inbox / "a.png", "DN-1")
+    write_tiff(settings.inbox / "b.tif", ["DN-2", "DN-3"])
+    summary = WatchService(settings, once=True, reader=fake_reader, engine=FakeEngine()).run()
+    assert (summary.filed, summary.sheets) == (2, 3)
+    assert adds == [(3, ["a.png", "b.tif"])]
+    assert inbox_files(settings) == []
+
+
+def test_a_copy_of_a_scan_waiting_for_the_commit_is_not_taken_until_it_is_made(settings: Settings) -> None:
+    """Taking the copy would resume the waiting scan's journal row: both would be "filed". It
+    waits instead, and once the scan is committed it is set aside as its duplicate."""
+    with Running(settings) as svc:
+        write_png(settings.inbox / "slow.png", "SLOW:60:DN-9")
+        write_png(settings.inbox / "a.png", "DN-1")
+        wait_for(lambda: svc.service.writer.pending == 1, what="a filed, waiting for the commit")
+        shutil.copy(settings.inbox / "a.png", settings.inbox / "a-copy.png")
+        time.sleep(1.5)  # settled several times over
+    assert [(o.event, o.name) for o in svc.outcomes] == [("filed", "a.png")]
+    assert inbox_files(settings) == ["a-copy.png", "slow.png"]
+    (settings.inbox / "slow.png").unlink()
+    summary = WatchService(settings, once=True, reader=fake_reader, engine=FakeEngine()).run()
+    assert [(o.event, o.name, o.of) for o in summary.outcomes] == [
+        ("duplicate", "a-copy.png", "Acme-Freight/2025/03/DN-1.pdf")
+    ]
+
+
+@pytest.mark.parametrize("error", [IndexLocked("the search index is locked"), RuntimeError("a bug in indexing")])
+def test_a_commit_the_index_refuses_waits_and_is_tried_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """The scan stays in the inbox, filed but not reported, while the index refuses its batch;
+    the next commit makes it searchable and lets it go, without reading it again."""
+    monkeypatch.setattr(loop_module, "BACKOFF", (0.5, 0.5))
+    add, refused = IndexStore.add, []
+
+    def refuse_once(self, sidecars):  # noqa: ANN001, ANN202
+        if not refused:
+            refused.append(inbox_files(settings))
+            raise error
+        return add(self, sidecars)
+
+    monkeypatch.setattr(IndexStore, "add", refuse_once)
+    with Running(settings) as svc:
+        write_png(settings.inbox / "a.png", "DN-1")
+        wait_for(lambda: refused, what="the first commit")
+        assert svc.outcomes == [] and inbox_files(settings) == ["a.png"]
+        wait_for(lambda: svc.outcomes, what="the commit tried again")
+    assert refused == [["a.png"]] and inbox_files(settings) == []
+    # Not read and filed again: that would make its sheet a "duplicate" of itself.
+    assert [(o.event, o.name, [f.outcome for f in o.filed]) for o in svc.outcomes] == [("filed", "a.png", ["filed"])]
+    assert str(error) in build_status(settings)["last_error"]["message"]
