@@ -118,7 +118,8 @@ _SWEDISH = re.compile(
 
 
 MIN_READ_DPI = 250  # scans below this are enlarged before reading
-UNSURE_SHARE = 0.35  # of a first reading's words unsure: a script its language does not cover
+UNSURE_SHARE = 0.35  # of a first reading's words unsure, with labels for fewer than two fields,
+MOSTLY_UNSURE = 0.5  # or this share whatever labels: a script the first language does not cover
 ROTATE_MIN_CONF = 3.0  # below this OSD's orientation is a guess (upright pages score 2-3.5)
 
 
@@ -138,15 +139,19 @@ def _page_language(words: tuple[Word, ...], languages: tuple[str, ...], size: tu
 def _unknown_script(words: tuple[Word, ...], size: tuple[int, int]) -> bool:
     """A reading in a Latin-script model of a page in another script: Chinese comes out as words
     the model is unsure of (60-80 percent of them on generated Chinese sheets, under 45 on English
-    and Swedish ones however damaged) and none of the labels it knows. The share asked for sits
-    well below the Chinese range: a wrong guess costs one reading, a missed one the whole page."""
-    if not words or sum(w.conf < 50 for w in words) < UNSURE_SHARE * len(words):
+    and Swedish ones however damaged), among which a label or two by chance ("Sign:" from two
+    characters), never the several an English or Swedish sheet shows. The shares asked for sit
+    below the Chinese range: a wrong guess costs one reading, a missed one the whole page."""
+    if not words:
         return False
-    return not find_labels(Layout(words, *size), FIELD_LABELS)
+    unsure = sum(w.conf < 50 for w in words) / len(words)
+    if unsure >= MOSTLY_UNSURE:
+        return True
+    return unsure >= UNSURE_SHARE and len(_fields_labelled(words, size)) < 2
 
 
-def _labels_read(words: tuple[Word, ...], size: tuple[int, int]) -> int:
-    return len(find_labels(Layout(words, *size), FIELD_LABELS))
+def _fields_labelled(words: tuple[Word, ...], size: tuple[int, int]) -> set[str]:
+    return {h.field for h in find_labels(Layout(words, *size), FIELD_LABELS)}
 
 
 def _read_words(clean: Image.Image, engine: OcrEngine) -> tuple[tuple[Word, ...], str | None]:
@@ -170,7 +175,7 @@ def _read_words(clean: Image.Image, engine: OcrEngine) -> tuple[tuple[Word, ...]
     if own == "chi_sim" and not _cjk_seen(words):
         # Chosen for the script the first reading could not read: keep the reading that found
         # more labels (an English invoice read as Chinese finds none, and fewer sure characters).
-        first, second = _labels_read(words, clean.size), _labels_read(again, clean.size)
+        first, second = len(_fields_labelled(words, clean.size)), len(_fields_labelled(again, clean.size))
         if second < first or (second == first and _confident_chars(again) < _confident_chars(words)):
             return words, None
     return again, own

@@ -14,10 +14,10 @@ PAGE = Image.new("L", (2480, 3508), 255)
 H = 40
 
 
-def words(*lines: str, conf: float = 95.0) -> tuple[Word, ...]:
-    """One line of words per text, down the page, as tesseract boxes them."""
+def words(*lines: str, conf: float = 95.0, row: int = 0) -> tuple[Word, ...]:
+    """One line of words per text, down the page from line ``row``, as tesseract boxes them."""
     out = []
-    for n, text in enumerate(lines):
+    for n, text in enumerate(lines, start=row):
         x = 200
         for part in text.split(" "):
             w = max(H // 2, int(len(part) * H * 0.55))
@@ -67,6 +67,14 @@ def test_a_swedish_page_is_read_again_in_swedish() -> None:
 
 def test_a_page_in_a_script_the_first_language_cannot_read_is_read_in_chinese() -> None:
     engine = Engine(eng=CHINESE_AS_ENGLISH, chi_sim=CHINESE)
+    assert _read_words(PAGE, engine) == (CHINESE, "chi_sim")
+    assert engine.asked == [("eng",), ("chi_sim",)]
+
+
+def test_a_label_read_by_chance_among_unsure_shapes_does_not_make_a_page_english() -> None:
+    """Two Chinese characters came out "Sign:" on real generated sheets: one label is chance."""
+    as_english = CHINESE_AS_ENGLISH + words("Sign: Bk nF EEE", conf=40.0, row=5)
+    engine = Engine(eng=as_english, chi_sim=CHINESE)
     assert _read_words(PAGE, engine) == (CHINESE, "chi_sim")
     assert engine.asked == [("eng",), ("chi_sim",)]
 
