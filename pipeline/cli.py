@@ -113,14 +113,15 @@ def inspect(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
     ctx.exit(ExitCode.ATTENTION if failed else ExitCode.OK)
 
 
-def _run_files(ctx: click.Context, paths: list[Path], as_json: bool, dry_run: bool, remove: Callable[[Path], bool]) -> None:
+def _run_files(
+    ctx: click.Context, settings: Settings, paths: list[Path], as_json: bool, dry_run: bool, remove: Callable[[Path], bool]
+) -> None:
     from pipeline.run import Pipeline
     from pipeline.views import echo_json, outcome_rows, progress, rows_table, stdout
 
-    settings = settings_of(ctx)
     pipe = Pipeline(settings)
-    with progress(len(paths), "reading scans") as advance:
-        outcomes = pipe.process_many(paths, remove=remove, dry_run=dry_run, progress=lambda o: advance())
+    with progress(None, "reading pages") as advance:
+        outcomes = pipe.process_many(paths, remove=remove, dry_run=dry_run, pages=lambda n, total: advance(n, total=total))
     rows = outcome_rows(outcomes, settings.archive)
     if as_json:
         for row in rows:
@@ -137,18 +138,27 @@ def _run_files(ctx: click.Context, paths: list[Path], as_json: bool, dry_run: bo
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Read the files and print where they would be filed; change nothing.")
 @click.option("--keep/--remove", default=None, help="Keep or remove the originals once filed (default: remove files that are in the inbox, keep others).")
+@click.option("--workers", type=click.IntRange(0, 64), help="Reading processes (default: one per core). [setting: workers]")
 @output_options
 @click.pass_context
-def process(ctx: click.Context, files: tuple[Path, ...], dry_run: bool, keep: bool | None, as_json: bool) -> None:
-    """Read FILES, file each sheet into the archive and index it."""
+def process(ctx: click.Context, files: tuple[Path, ...], dry_run: bool, keep: bool | None, workers: int | None, as_json: bool) -> None:
+    """Read FILES, file each sheet into the archive and index it.
+
+    The pages are read in several processes (a single batch PDF too); the files are filed one by
+    one, in the order given.
+    """
+    import dataclasses
+
     settings = settings_of(ctx)
+    if workers is not None:
+        settings = dataclasses.replace(settings, workers=workers)
 
     def remove(path: Path) -> bool:
         if keep is not None:
             return not keep
         return path.resolve().is_relative_to(settings.inbox)
 
-    _run_files(ctx, list(files), as_json, dry_run, remove)
+    _run_files(ctx, settings, list(files), as_json, dry_run, remove)
 
 
 @cli.command()

@@ -9,7 +9,8 @@
     └── SetupError         stop the run
         ├── ToolMissing        tesseract, poppler or zbar not installed
         ├── ArchiveUnwritable  the archive or index cannot be written
-        └── ConfigError        the configuration is invalid
+        ├── ConfigError        the configuration is invalid
+        └── ReaderCrashed      a reading process of `signoff process` died (killed, out of memory)
 
 An incomplete sheet is not an error: it is filed, and its field statuses say what is missing.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "DocumentError",
     "ExitCode",
     "PipelineError",
+    "ReaderCrashed",
     "ReasonCode",
     "SetupError",
     "ToolMissing",
@@ -113,3 +115,9 @@ class ArchiveUnwritable(SetupError):
 class ConfigError(SetupError):
     exit_code = ExitCode.USAGE
     reason = ReasonCode.CONFIG
+
+
+class ReaderCrashed(SetupError):
+    """A page reader died (killed, out of memory): which file did it cannot be told, so none is quarantined."""
+
+    reason = ReasonCode.READER_FAILED

@@ -87,6 +87,18 @@ class SourceFile:
         else:
             yield from _image_pages(self.path)
 
+    def page(self, number: int) -> RawPage:
+        """Page ``number`` (1-based) alone, as ``pages()`` yields it, with the same errors.
+
+        For reading pages in other processes: each rasterises only its own page. Page 1 also
+        checks that poppler can read the PDF, as ``pages()`` does before its first page.
+        """
+        if self.kind == "pdf":
+            if number == 1:
+                _check_pdf(self.path)
+            return _pdf_page(self.path, number, self.dpi)
+        return _image_page(self.path, number)
+
 
 def open_source(path: Path, dpi: int = 300) -> SourceFile:
     """Check a file is something we can read and count its pages.
@@ -129,7 +141,8 @@ def _check_poppler() -> None:
         raise ToolMissing("poppler (pdftoppm) is not installed; run scripts/setup.sh", stage="ingest")
 
 
-def _pdf_pages(path: Path, count: int, dpi: int) -> Iterator[RawPage]:
+def _check_pdf(path: Path) -> None:
+    """Raise unless poppler is installed and can read the PDF."""
     _check_poppler()
     try:
         with stage("rasterise"):
@@ -142,25 +155,32 @@ def _pdf_pages(path: Path, count: int, dpi: int) -> Iterator[RawPage]:
             reason=ReasonCode.CORRUPT_PDF,
             stage="ingest",
         ) from None
+
+
+def _pdf_pages(path: Path, count: int, dpi: int) -> Iterator[RawPage]:
+    _check_pdf(path)
     for number in range(1, count + 1):
-        try:
-            with stage("rasterise"):
-                images = convert_from_path(
-                    str(path), dpi=dpi, first_page=number, last_page=number, grayscale=True
-                )
-        except (PDFPageCountError, PDFSyntaxError) as exc:
-            raise Unreadable(
-                f"{path.name}: page {number} could not be rasterised ({exc})",
-                reason=ReasonCode.RASTERISE_FAILED,
-                stage="ingest",
-            ) from None
-        if not images:
-            raise Unreadable(
-                f"{path.name}: page {number} could not be rasterised",
-                reason=ReasonCode.RASTERISE_FAILED,
-                stage="ingest",
-            )
-        yield RawPage(number=number, image=_check_size(images[0].convert("L"), path), dpi=dpi)
+        yield _pdf_page(path, number, dpi)
+
+
+def _pdf_page(path: Path, number: int, dpi: int) -> RawPage:
+    _check_poppler()
+    try:
+        with stage("rasterise"):
+            images = convert_from_path(str(path), dpi=dpi, first_page=number, last_page=number, grayscale=True)
+    except (PDFPageCountError, PDFSyntaxError) as exc:
+        raise Unreadable(
+            f"{path.name}: page {number} could not be rasterised ({exc})",
+            reason=ReasonCode.RASTERISE_FAILED,
+            stage="ingest",
+        ) from None
+    if not images:
+        raise Unreadable(
+            f"{path.name}: page {number} could not be rasterised",
+            reason=ReasonCode.RASTERISE_FAILED,
+            stage="ingest",
+        )
+    return RawPage(number=number, image=_check_size(images[0].convert("L"), path), dpi=dpi)
 
 
 def _open_image(path: Path) -> Image.Image:
@@ -211,13 +231,23 @@ def image_dpi(img: Image.Image) -> int:
 def _image_pages(path: Path) -> Iterator[RawPage]:
     with _open_image(path) as img:
         for number, frame in enumerate(ImageSequence.Iterator(img), start=1):
-            try:
-                with stage("rasterise"):
-                    grey = frame.convert("L")
-            except (OSError, ValueError) as exc:
-                raise BadInput(
-                    f"{path.name}: page {number} is damaged ({exc}); rescan it",
-                    reason=ReasonCode.CORRUPT_IMAGE,
-                    stage="ingest",
-                ) from None
-            yield RawPage(number=number, image=_check_size(grey, path), dpi=image_dpi(frame))
+            yield _image_frame(path, number, frame)
+
+
+def _image_page(path: Path, number: int) -> RawPage:
+    with _open_image(path) as img:
+        img.seek(number - 1)
+        return _image_frame(path, number, img)
+
+
+def _image_frame(path: Path, number: int, frame: Image.Image) -> RawPage:
+    try:
+        with stage("rasterise"):
+            grey = frame.convert("L")
+    except (OSError, ValueError) as exc:
+        raise BadInput(
+            f"{path.name}: page {number} is damaged ({exc}); rescan it",
+            reason=ReasonCode.CORRUPT_IMAGE,
+            stage="ingest",
+        ) from None
+    return RawPage(number=number, image=_check_size(grey, path), dpi=image_dpi(frame))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
+import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,11 +19,12 @@ from pipeline.errors import ArchiveUnwritable, DocumentError, PipelineError, Rea
 from pipeline.filing import FiledDoc, file_document, plan_destination, quarantine, remove_original
 from pipeline.ingest import SourceFile, open_source
 from pipeline.ocr import OcrEngine, TesseractEngine
-from pipeline.reader import build_documents, read_page
+from pipeline.parallel import read_pages
+from pipeline.reader import PageResult, build_documents, read_page
 from pipeline.settings import Settings
 from pipeline.timing import stage
 
-__all__ = ["BATCH_SECONDS", "BATCH_SHEETS", "FileOutcome", "Pipeline", "iter_inbox"]
+__all__ = ["BATCH_SECONDS", "BATCH_SHEETS", "FileOutcome", "PageProgress", "Pipeline", "Read", "iter_inbox"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,9 @@ IGNORED_DIRS = ("@eaDir", "__MACOSX", ".stfolder", ".*")
 # index's work at a million sheets, and leave it many small segments to merge).
 BATCH_SHEETS = 50
 BATCH_SECONDS = 30.0
+
+Read = tuple[SourceFile, list[ScanDoc]]  # a file read: what filing needs to know of it, and its documents
+PageProgress = Callable[[int, int], None]  # (pages just finished, pages in the whole run)
 
 
 def iter_inbox(inbox: Path) -> Iterator[Path]:
@@ -84,6 +90,8 @@ class Pipeline:
         batch_seconds: float = BATCH_SECONDS,
     ) -> None:
         self.settings = settings
+        # Processes reading pages in process_many. A stand-in engine (a test's) stays in this one.
+        self.workers = 1 if engine is not None else settings.workers or os.cpu_count() or 1
         if engine is None:
             tess = TesseractEngine(settings.languages)
             tess.check()
@@ -109,18 +117,82 @@ class Pipeline:
         """Read a file into documents, with what filing needs to know of the file (raises DocumentError)."""
         return self._read(path)
 
-    def _read(self, path: Path) -> tuple[SourceFile, list[ScanDoc]]:
+    def _read(self, path: Path) -> Read:
         src = open_source(path, self.settings.dpi)
-        now = self.now().replace(tzinfo=None)
-        pages = (read_page(raw, self.engine, self.settings.date_order, now) for raw in src.pages())
-        docs = build_documents(path, src.sha256, pages, self.customers)
+        return src, self._documents(src, self._pages(src))
+
+    def _open(self, path: Path) -> SourceFile | DocumentError:
+        try:
+            return open_source(path, self.settings.dpi)
+        except DocumentError as exc:
+            return exc
+
+    def _naive_now(self) -> datetime:
+        """The time a page's dates are judged against (they carry no time zone)."""
+        return self.now().replace(tzinfo=None)
+
+    def _pages(self, src: SourceFile, on_pages: Callable[[int], None] = lambda n: None) -> Iterator[PageResult]:
+        """Read a file's pages in this process, one after another (each rasterised as its turn comes)."""
+        now = self._naive_now()
+        read = 0
+        try:
+            for raw in src.pages():
+                result = read_page(raw, self.engine, self.settings.date_order, now)
+                read += 1
+                on_pages(1)
+                yield result
+        except DocumentError:
+            on_pages(src.page_count - read)  # the rest will not be read: the file is quarantined
+            raise
+
+    def _documents(self, src: SourceFile, pages: Iterable[PageResult]) -> list[ScanDoc]:
+        """Group a file's page readings into documents (raises DocumentError: a bad page, or all blank)."""
+        docs = build_documents(src.path, src.sha256, pages, self.customers)
         if not docs:
             raise Unreadable(
-                f"{path.name}: every page is blank; nothing to file",
+                f"{src.path.name}: every page is blank; nothing to file",
                 reason=ReasonCode.NOTHING_TO_READ,
                 stage="read",
             )
-        return src, docs
+        return docs
+
+    def _reads(self, paths: Sequence[Path], pages: PageProgress) -> Generator[tuple[Path, Read | DocumentError], None, None]:
+        """Each file read (or why it cannot be filed), in the order given.
+
+        Every file is opened first (hash, page count), so the run's pages are known. Several
+        processes read them (pipeline.parallel) when there are cores to use and more than one
+        page; else this one reads them, page after page, as it always did.
+        """
+        opened = [(path, self._open(path)) for path in paths]
+        total = sum(src.page_count for _, src in opened if isinstance(src, SourceFile))
+        pages(0, total)
+
+        def finished(n: int) -> None:
+            pages(n, total)
+
+        workers = min(self.workers, total)
+        stream: Generator[tuple[Path, SourceFile | DocumentError, Iterable[PageResult]], None, None]
+        if workers > 1:
+            stream = read_pages(opened, self.settings, workers, self._naive_now, finished)
+        else:
+            stream = self._read_here(opened, finished)
+        with contextlib.closing(stream):
+            for path, src, results in stream:
+                yield path, self._assemble(src, results)
+
+    def _read_here(
+        self, opened: Sequence[tuple[Path, SourceFile | DocumentError]], on_pages: Callable[[int], None]
+    ) -> Generator[tuple[Path, SourceFile | DocumentError, Iterable[PageResult]], None, None]:
+        for path, src in opened:
+            yield path, src, self._pages(src, on_pages) if isinstance(src, SourceFile) else ()
+
+    def _assemble(self, src: SourceFile | DocumentError, pages: Iterable[PageResult]) -> Read | DocumentError:
+        if isinstance(src, DocumentError):
+            return src
+        try:
+            return src, self._documents(src, pages)
+        except DocumentError as exc:
+            return exc
 
     # -- filing --------------------------------------------------------------------------------
     def index(self):  # noqa: ANN201 - the store type lives in pipeline.index
@@ -168,17 +240,16 @@ class Pipeline:
         except OSError as exc:
             raise ArchiveUnwritable(f"cannot write to the archive {self.settings.archive}: {exc}") from exc
 
-    def _file(self, path: Path, *, remove: bool, dry_run: bool) -> FileOutcome:
-        """Read and file one file (or quarantine it); its sheets join the batch waiting for the index."""
+    def _file(self, path: Path, read: Read | DocumentError, *, remove: bool, dry_run: bool) -> FileOutcome:
+        """File one file as read (or quarantine it); its sheets join the batch waiting for the index."""
         outcome = FileOutcome(path)
         now = self.now()
-        try:
-            src, outcome.docs = self._read(path)
-        except DocumentError as exc:
-            outcome.error = exc
+        if isinstance(read, DocumentError):
+            outcome.error = read
             if not dry_run:
-                outcome.quarantined = quarantine(path, exc, self.settings.quarantine, None, now)
+                outcome.quarantined = quarantine(path, read, self.settings.quarantine, None, now)
             return outcome
+        src, outcome.docs = read
         if dry_run:
             outcome.planned = [plan_destination(self.settings.archive, d, now) for d in outcome.docs]
             return outcome
@@ -215,7 +286,11 @@ class Pipeline:
 
     def process(self, path: Path, *, remove: bool = True, dry_run: bool = False) -> FileOutcome:
         """Read, file and index one file (one commit); quarantine it if it is bad. Setup errors propagate."""
-        outcome = self._file(path, remove=remove, dry_run=dry_run)
+        try:
+            read: Read | DocumentError = self._read(path)
+        except DocumentError as exc:
+            read = exc
+        outcome = self._file(path, read, remove=remove, dry_run=dry_run)
         self.commit()
         return outcome
 
@@ -226,22 +301,34 @@ class Pipeline:
         remove: Callable[[Path], bool] = lambda p: True,
         dry_run: bool = False,
         progress: Callable[[FileOutcome], None] | None = None,
+        pages: PageProgress | None = None,
     ) -> list[FileOutcome]:
         """Read and file each file, indexing in batches (batch_sheets sheets or batch_seconds, whichever first).
 
         A file's original leaves the inbox only once every sheet of it is committed to the index.
+        ``self.workers`` processes read the pages; this one files each file, in the order given.
+
+        Args:
+            paths: the files.
+            remove: whether a file's original leaves once it is filed.
+            dry_run: read the files and plan where they go; write nothing.
+            progress: called with each file's outcome, in the order of ``paths``.
+            pages: called with (pages just finished, pages in the run): first (0, total) once every
+                file is opened, then as pages are read; a quarantined file's unread pages count too.
         """
         outcomes = []
         try:
             if not dry_run:
                 self.index_unindexed()
-            for path in paths:
-                outcome = self._file(path, remove=remove(path), dry_run=dry_run)
-                outcomes.append(outcome)
-                if self._due():
-                    self.commit()
-                if progress:
-                    progress(outcome)
+            # Closed before a commit after an interruption: the reading processes stop first.
+            with contextlib.closing(self._reads(paths, pages or (lambda n, total: None))) as reads:
+                for path, read in reads:
+                    outcome = self._file(path, read, remove=remove(path), dry_run=dry_run)
+                    outcomes.append(outcome)
+                    if self._due():
+                        self.commit()
+                    if progress:
+                        progress(outcome)
             self.commit()
         except BaseException:
             # Interrupted (Ctrl-C, a setup error): what was filed becomes searchable and its

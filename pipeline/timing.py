@@ -7,7 +7,9 @@ Stages may nest; a stage's seconds exclude those of the stages inside it, so the
 time spent in any stage. Off, ``stage()`` returns one shared no-op context manager.
 
 Only processes that exit normally write their file (``os._exit``, as multiprocessing's workers use,
-skips it); ``signoff process`` and ``signoff inspect`` run in one process.
+skips it). ``signoff process``'s page readers (pipeline.parallel) send their totals back with each
+page and start again from nothing; the main process ``add``s them to its own, so its one file holds
+every process's seconds.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-__all__ = ["ENV", "disable", "enable", "enabled", "reset", "stage", "totals", "write"]
+__all__ = ["ENV", "Totals", "add", "disable", "enable", "enabled", "reset", "stage", "totals", "write"]
 
 ENV = "SIGNOFF_TIMING"
+
+Totals = dict[str, dict[str, float | int]]  # stage name -> {"seconds", "calls"}, as totals() returns
 
 _NOOP: AbstractContextManager[None] = contextlib.nullcontext()
 _on = False
@@ -81,9 +85,16 @@ def reset() -> None:
     _inner.clear()
 
 
-def totals() -> dict[str, dict[str, float | int]]:
+def totals() -> Totals:
     """Stage name -> {"seconds", "calls"}, in the order the stages were first entered."""
     return {name: {"seconds": round(s, 6), "calls": _calls[name]} for name, s in _seconds.items()}
+
+
+def add(other: Totals) -> None:
+    """Add another process's ``totals()`` to this one's (a page reader's, sent back with its page)."""
+    for name, row in other.items():
+        _seconds[name] = _seconds.get(name, 0.0) + float(row["seconds"])
+        _calls[name] = _calls.get(name, 0) + int(row["calls"])
 
 
 def write(out_dir: Path) -> Path:

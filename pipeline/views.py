@@ -44,8 +44,11 @@ def echo_json(obj: Any) -> None:
 
 
 @contextmanager
-def progress(total: int, label: str) -> Iterator[Any]:
-    """A progress bar on stderr (hidden when stderr is not a terminal, e.g. under cron)."""
+def progress(total: int | None, label: str) -> Iterator[Any]:
+    """A progress bar on stderr (hidden when stderr is not a terminal, e.g. under cron).
+
+    Yields ``advance(n=1, total=None)``; a total given there replaces the bar's (None: not known yet).
+    """
     console = Console(file=sys.stderr)
     bar = Progress(
         TextColumn(label),
@@ -58,7 +61,7 @@ def progress(total: int, label: str) -> Iterator[Any]:
     )
     with bar:
         task = bar.add_task(label, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        yield lambda n=1, total=None: bar.update(task, advance=n, total=total)
 
 
 @contextmanager

@@ -16,9 +16,10 @@ writes them), then, one after the other, on the same files:
    ``pdftoppm -gray`` and ``zbarimg`` on its pages for the barcodes (Debian's ImageMagick policy
    stops zbarimg reading PDFs itself). ocrmypdf is pip-installed into the virtualenv if missing,
    the packages already there kept at their versions.
-3. ``signoff process`` of the same files from an inbox into a fresh archive and index, one
-   process as a user runs it, with SIGNOFF_TIMING set so it writes its per-stage seconds
-   (pipeline.timing) when it exits.
+3. ``signoff process --workers N`` of the same files from an inbox into a fresh archive and
+   index, as a user runs it (its pages read in N processes), with SIGNOFF_TIMING set so it writes
+   the per-stage seconds of all its processes (pipeline.timing) when it exits: summed over the
+   processes, so with N > 1 they add up to more than the wall time.
 
 Memory: the peak (VmHWM) of every process under this one, sampled from /proc every 0.2 s, by
 process name; a tool that lives less than a sample apart may be missed (tesseract's memory rises
@@ -60,14 +61,14 @@ STAGES = (  # pipeline.timing's stage names in the product's order, with what ea
     ("barcodes", "barcodes (zxing-cpp, then zbar)"),
     ("orientation", "orientation (barcode turn, deskew, tesseract OSD)"),
     ("preprocess", "cleaning the OCR copy"),
-    ("ocr", "OCR, first reading (every language)"),
+    ("ocr", "OCR, first reading (the first configured language)"),
     ("ocr_language", "OCR again in the page's own language"),
     ("ocr_cells", "OCR of single item cells and names"),
     ("fields", "field reading and checks"),
     ("filing", "filing (PDF, sidecar, fsync)"),
     ("indexing", "indexing (whoosh commit)"),
 )
-OTHER = "not in a stage: start-up, opening and hashing files, blank check, grouping sheets"
+OTHER = "not in a stage: start-up, opening and hashing files, blank check, grouping sheets, waiting"
 
 
 # -- the page set ------------------------------------------------------------------------------
@@ -333,15 +334,15 @@ def run_ocrmypdf(files: Sequence[tuple[Path, int]], out: Path, jobs: int) -> dic
     return _result(f"ocrmypdf --jobs {jobs} + zbarimg", pages, seconds, cpu, watch, barcodes_read=codes)
 
 
-def run_signoff(files: Sequence[Path], root: Path, pages: int) -> dict[str, Any]:
-    """`signoff process` of the files from an inbox into a fresh archive and index, stage times on."""
+def run_signoff(files: Sequence[Path], root: Path, pages: int, jobs: int) -> dict[str, Any]:
+    """`signoff process --workers jobs` of the files from an inbox into a fresh archive and index, stage times on."""
     inbox, archive, stages = root / "inbox", root / "archive", root / "stages"
     inbox.mkdir(parents=True)
     stages.mkdir()
     dropped = [Path(shutil.copy2(f, inbox / f.name)) for f in files]
     env = {**_plain_env(), "SIGNOFF_TIMING": str(stages)}
     argv = [Path(sys.executable).parent / "signoff", "--inbox", inbox, "--archive", archive,
-            "--languages", LANGS.replace("+", ","), "process", "--json", *dropped]
+            "--languages", LANGS.replace("+", ","), "process", "--workers", str(jobs), "--json", *dropped]
     with (root / "process.jsonl").open("wb") as rows, (root / "process.log").open("wb") as log, TreeWatch() as watch:
         child = run_child(argv, env=env, cwd=root, stdout=rows, stderr=log)
     if child.code not in (0, 1):  # 1: something was quarantined (counted below)
@@ -351,7 +352,7 @@ def run_signoff(files: Sequence[Path], root: Path, pages: int) -> dict[str, Any]
     for path in stages.glob("stages-*.json"):
         for name, row in json.loads(path.read_text())["stages"].items():
             totals[name] += row["seconds"]
-    return _result("signoff process, 1 process", pages, child.seconds, child.cpu, watch,
+    return _result(f"signoff process --workers {jobs}", pages, child.seconds, child.cpu, watch,
                    rows=len(records), exit_code=child.code,
                    stages={name: round(s, 2) for name, s in totals.items()})
 
@@ -411,12 +412,16 @@ def format_report(result: dict[str, Any]) -> str:
                      f"{_memory_cell(run)} | {run['load']['mean']} |")
     ours = runs.get("signoff")
     if ours:
-        stages, wall, pages = ours["stages"], ours["seconds"], s["pages"]
+        # Stage seconds are summed over the reading processes: measured against the wall time of
+        # all of them (wall x jobs), what is in no stage is start-up, hashing and waiting.
+        stages, pages = ours["stages"], s["pages"]
+        spent = ours["seconds"] * result["jobs"]
         known = dict(STAGES)
         rows = [(known.get(n, n), stages[n]) for n in [*known, *sorted(set(stages) - set(known))] if n in stages]
-        rows.append((OTHER, max(0.0, wall - sum(stages.values()))))
-        lines += ["", "| signoff's stages | s | s/page | share of wall time |", "|---|---|---|---|"]
-        lines += [f"| {label} | {sec:.1f} | {sec / pages:.2f} | {sec / wall:.0%} |" for label, sec in rows]
+        rows.append((OTHER, max(0.0, spent - sum(stages.values()))))
+        lines += ["", f"| signoff's stages (seconds summed over its {result['jobs']} reading processes) | s | s/page | share |",
+                  "|---|---|---|---|"]
+        lines += [f"| {label} | {sec:.1f} | {sec / pages:.2f} | {sec / spent:.0%} |" for label, sec in rows]
     notes = []
     if "tesseract" in runs:
         notes.append("tesseract's pages were rasterised beforehand (pdftoppm, grey PGM at the scan's dpi), "
@@ -449,7 +454,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pages", type=int, default=24, help="pages to generate, one sheet each (default 24)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the generated set (default 1)")
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
-                    help="tesseract processes at once and ocrmypdf's --jobs (default: the cores)")
+                    help="tesseract processes at once, ocrmypdf's --jobs and signoff's --workers (default: the cores)")
     ap.add_argument("--skip", type=_skips, action="append", default=[], metavar="RUN[,RUN]",
                     help="leave a run out: tesseract, ocrmypdf or signoff (repeatable)")
     ap.add_argument("--keep", type=Path, metavar="DIR",
@@ -493,8 +498,8 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             print(f"2. ocrmypdf --jobs {args.jobs} + zbarimg on {len(files)} PDFs", file=sys.stderr)
             runs["ocrmypdf"] = run_ocrmypdf(files, root / "ocrmypdf", args.jobs)
         if "signoff" in todo:
-            print(f"3. signoff process on {len(files)} PDFs", file=sys.stderr)
-            runs["signoff"] = run_signoff([f for f, _ in files], root / "signoff", args.pages)
+            print(f"3. signoff process --workers {args.jobs} on {len(files)} PDFs", file=sys.stderr)
+            runs["signoff"] = run_signoff([f for f, _ in files], root / "signoff", args.pages, args.jobs)
     return {
         "machine": machine(),
         "load": {"before": before, **whole.load()},

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pipeline import timing
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,3 +55,15 @@ def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dirs:
 
 
 needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
+
+
+@pytest.fixture
+def timed() -> Iterator[None]:
+    """Timing on for one test, with no totals before or after it."""
+    was = timing.enabled()
+    timing.reset()
+    timing.enable()
+    yield
+    timing.reset()
+    if not was:
+        timing.disable()

@@ -22,7 +22,7 @@ from pipeline.document import ScanDoc
 from pipeline.errors import DocumentError, SetupError
 from pipeline.settings import Settings
 
-__all__ = ["Broken", "Crashed", "Failed", "Read", "ReaderPool", "Result", "pipeline_reader"]
+__all__ = ["Broken", "Crashed", "Failed", "Read", "ReaderPool", "Result", "die_with_parent", "pipeline_reader"]
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ def pipeline_reader(settings: Settings) -> ReadFn:
     return read
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to end this worker when the service dies, even by kill -9 (best effort elsewhere)."""
+def die_with_parent() -> None:
+    """Ask Linux to end this worker when its parent process dies, even by kill -9 (best effort elsewhere)."""
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
@@ -92,7 +92,7 @@ def _worker(conn: Connection, settings: Settings, factory: ReaderFactory, log_le
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
-    _die_with_parent()
+    die_with_parent()
     from pipeline.service.logs import configure_logging
 
     configure_logging(log_level, json_lines=log_json)

@@ -63,3 +63,27 @@ def test_multipage_tiff_pages(tmp_path: Path) -> None:
     assert src.kind == "tiff" and src.page_count == 3
     assert [p.number for p in src.pages()] == [1, 2, 3]
     assert all(p.dpi == 100 for p in src.pages())
+
+
+def test_a_page_alone_is_the_page_pages_yields(tmp_path: Path) -> None:
+    """SourceFile.page(n), as a reading process takes its page, is pages()'s n-th page: PDF and TIFF."""
+    tiff = tmp_path / "batch.tif"
+    frames = [Image.new("L", (850, 1100), 255) for _ in range(3)]
+    for i, frame in enumerate(frames):
+        frame.putpixel((i, i), 0)
+    frames[0].save(tiff, save_all=True, append_images=frames[1:], dpi=(100, 100))
+    pdf = tmp_path / "batch.pdf"
+    frames[0].save(pdf, save_all=True, append_images=frames[1:], resolution=100)
+    for path in (tiff, pdf):
+        src = open_source(path, dpi=100)
+        for whole in src.pages():
+            alone = src.page(whole.number)
+            assert (alone.number, alone.dpi, alone.image.tobytes()) == (whole.number, whole.dpi, whole.image.tobytes())
+
+
+def test_a_page_alone_is_refused_as_pages_refuses_it(tmp_path: Path) -> None:
+    f = tmp_path / "thumb.png"
+    Image.new("L", (100, 140), 255).save(f)
+    with pytest.raises(BadInput) as e:
+        open_source(f).page(1)
+    assert e.value.reason is ReasonCode.TOO_SMALL

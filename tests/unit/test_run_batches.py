@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -22,12 +21,7 @@ def make_pipeline(settings: Settings, **kwargs: float) -> Pipeline:
     """A Pipeline whose reader takes the delivery numbers from the files' metadata (no OCR)."""
     pipe = Pipeline(settings, engine=FakeEngine(), **kwargs)  # type: ignore[arg-type]
     read = fake_reader(settings)
-
-    def _read(path: Path):  # noqa: ANN202
-        found = read(path)
-        return SimpleNamespace(kind=found.kind), found.docs
-
-    pipe._read = _read  # type: ignore[method-assign]
+    pipe._documents = lambda src, pages: read(src.path).docs  # type: ignore[method-assign]
     return pipe
 
 
@@ -90,14 +84,14 @@ def test_an_interrupted_run_commits_what_it_filed(settings: Settings) -> None:
     THEN the two files filed before are indexed and gone from the inbox; the third stays."""
     files = scans(settings, "DN-1", "DN-2", "DN-3")
     pipe = make_pipeline(settings, batch_sheets=50, batch_seconds=3600)
-    read = pipe._read
+    documents = pipe._documents
 
-    def _read(path: Path):  # noqa: ANN202
-        if path == files[2]:
+    def _documents(src, pages):  # noqa: ANN001, ANN202
+        if src.path == files[2]:
             raise KeyboardInterrupt
-        return read(path)
+        return documents(src, pages)
 
-    pipe._read = _read  # type: ignore[method-assign]
+    pipe._documents = _documents  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         pipe.process_many(files)
     assert indexed(settings) == {"DN-1", "DN-2"}

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,6 @@ import pytest
 from pipeline import timing
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def timed() -> Iterator[None]:
-    """Timing on for one test, with no totals before or after it."""
-    was = timing.enabled()
-    timing.reset()
-    timing.enable()
-    yield
-    timing.reset()
-    if not was:
-        timing.disable()
 
 
 def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -86,3 +73,14 @@ def test_the_environment_variable_writes_the_totals_at_exit(tmp_path: Path) -> N
     written = json.loads((tmp_path / f"stages-{pid}.json").read_text())
     assert written["pid"] == int(pid)
     assert written["stages"]["ocr"]["calls"] == 1
+
+
+def test_another_process_totals_are_added(timed: None) -> None:
+    """A page reader's totals, sent back with its page, add to this process's stage by stage."""
+    with timing.stage("ocr"):
+        pass
+    before = timing.totals()["ocr"]["seconds"]
+    timing.add({"ocr": {"seconds": 1.5, "calls": 2}, "rasterise": {"seconds": 0.25, "calls": 1}})
+    totals = timing.totals()
+    assert totals["ocr"] == {"seconds": round(before + 1.5, 6), "calls": 3}
+    assert totals["rasterise"] == {"seconds": 0.25, "calls": 1}
