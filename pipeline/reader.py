@@ -26,7 +26,7 @@ from pipeline.checks import (
 from pipeline.classify import CustomerList, page_kind
 from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
 from pipeline.fields import ItemRow, ValueRegion, extract_fields, parse_qty, tidy_sku
-from pipeline.ingest import RawPage
+from pipeline.ingest import MIN_READ_DPI, RawPage
 from pipeline.labels import FIELD_LABELS
 from pipeline.layout import Box, Layout, find_labels
 from pipeline.ocr import OcrEngine, words_to_text
@@ -117,7 +117,6 @@ _SWEDISH = re.compile(
 )
 
 
-MIN_READ_DPI = 250  # scans below this are enlarged before reading
 UNSURE_SHARE = 0.35  # of a first reading's words unsure, with labels for fewer than two fields,
 MOSTLY_UNSURE = 0.5  # or this share whatever labels: a script the first language does not cover
 ROTATE_MIN_CONF = 3.0  # below this OSD's orientation is a guess (upright pages score 2-3.5)

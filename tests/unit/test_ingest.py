@@ -87,3 +87,45 @@ def test_a_page_alone_is_refused_as_pages_refuses_it(tmp_path: Path) -> None:
     with pytest.raises(BadInput) as e:
         open_source(f).page(1)
     assert e.value.reason is ReasonCode.TOO_SMALL
+
+
+def _scan_pdf(path: Path, dpi: int, size_in: tuple[float, float] = (8.27, 11.69), page_in: tuple[float, float] | None = None) -> Path:
+    """A PDF as a scanner writes it: one grey image per page, at ``dpi``."""
+    import io
+
+    import img2pdf
+
+    img = Image.new("L", (round(size_in[0] * dpi), round(size_in[1] * dpi)), 255)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", dpi=(dpi, dpi))
+    pw, ph = page_in or size_in
+    layout = img2pdf.get_layout_fun((img2pdf.in_to_pt(pw), img2pdf.in_to_pt(ph)), fit=img2pdf.FitMode.into)
+    path.write_bytes(img2pdf.convert(buf.getvalue(), layout_fun=layout))
+    return path
+
+
+@pytest.mark.parametrize(("scanned", "rendered"), [(100, 250), (150, 250), (200, 250), (240, 250), (300, 300), (600, 300)])
+def test_a_scanned_page_is_rasterised_at_its_own_resolution_within_bounds(tmp_path: Path, scanned: int, rendered: int) -> None:
+    """GIVEN a PDF wrapping one scan per page WHEN it is rasterised THEN at the scan's resolution,
+    raised to what tesseract reads well (250) and never above the setting (300)."""
+    from pipeline.ingest import render_dpi, scan_dpi
+
+    pdf = _scan_pdf(tmp_path / "scan.pdf", scanned)
+    assert scan_dpi(pdf, 1) == scanned
+    assert render_dpi(pdf, 1, 300) == rendered
+    page = open_source(pdf, 300).page(1)
+    assert page.dpi == rendered
+    assert abs(page.image.width - 8.27 * rendered) <= 2
+
+
+def test_a_page_that_is_not_one_scan_filling_it_is_rasterised_at_the_setting(tmp_path: Path) -> None:
+    from pipeline.ingest import render_dpi, scan_dpi
+
+    drawn = tmp_path / "drawn.pdf"
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    pdf.save(drawn)
+    assert scan_dpi(drawn, 1) is None and render_dpi(drawn, 1, 300) == 300
+    # A half-page image centred on an A4 page: its pixels over the page's size say nothing.
+    small = _scan_pdf(tmp_path / "small.pdf", 200, size_in=(4.0, 4.0), page_in=(8.27, 11.69))
+    assert scan_dpi(small, 1) is None and render_dpi(small, 1, 300) == 300
