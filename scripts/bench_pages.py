@@ -1,11 +1,13 @@
 """Throughput benchmark: signoff's pages per minute beside the OCR-only limit and ocrmypdf + zbarimg.
 
-Usage: bash scripts/bench.sh [--pages 24] [--seed 1] [--jobs N] [--skip ocrmypdf] [--keep DIR] [--json]
+Usage: bash scripts/bench.sh [--pages 24] [--seed 1] [--jobs N] [--skip ocrmypdf] [--one-file] [--keep DIR] [--json]
 (`make bench`; bench.sh runs scripts/setup.sh first). Speed is measured here, never in a timed test.
 
 One fixed, seeded set of generated scans (pipeline.samples: sheets in en/sv/zh in equal numbers,
 single-sheet PDFs and batch PDFs of 2-4 sheets, 300 and 200 dpi, grey JPEG-in-PDF as a scanner
-writes them), then, one after the other, on the same files:
+writes them), then, one after the other, on the same files. With ``--one-file`` those files are
+joined, in order, into one batch PDF (``batch-all.pdf``): a whole batch dropped at once, which the
+ocrmypdf and signoff runs take as it is (tesseract still reads the same pages, rasterised from the parts).
 
 1. the OCR-only limit: plain ``tesseract`` on every page image (``--psm 6``, TSV out, ``-l
    eng+swe+chi_sim``, the product's first reading), one process per core (``--jobs``) with
@@ -23,7 +25,11 @@ writes them), then, one after the other, on the same files:
 
 Memory: the peak (VmHWM) of every process under this one, sampled from /proc every 0.2 s, by
 process name; a tool that lives less than a sample apart may be missed (tesseract's memory rises
-slowly to a plateau, so its peak is seen). CPU seconds are those of the run's process trees
+slowly to a plateau, so its peak is seen). For memory over time the watch also keeps, at each sample, the
+resident size (VmRSS) of the largest process of each name, and the report gives, per name, the
+peak in the first and in the last quarter of the run's wall time (flat: the last within 10% of
+the first); and the machine's swap in use (or, with no swap configured, the least MemAvailable)
+from /proc/meminfo. CPU seconds are those of the run's process trees
 (wait4), and the load average is sampled each second: on a shared machine the figures mean little
 without it.
 """
@@ -44,8 +50,11 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+
+import pikepdf
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,6 +63,8 @@ from pipeline.samples import LANGUAGES, PlannedFile, SheetTruth, random_sheet, w
 from tests.e2e.watching import _parents, proc_kb  # noqa: E402
 
 RUNS = ("tesseract", "ocrmypdf", "signoff")
+ONE_FILE = "batch-all.pdf"  # --one-file: the whole set as this one batch
+FLAT = 0.10  # memory is flat when its last-quarter peak is at most this much above its first-quarter peak
 LANGS = "eng+swe+chi_sim"  # the product's default languages
 SHAPES = (("scan", 300), ("batch", 300), ("scan", 200), ("batch", 200))  # file i takes SHAPES[i % 4]
 STAGES = (  # pipeline.timing's stage names in the product's order, with what each one holds
@@ -101,8 +112,8 @@ def plan_set(pages: int, seed: int) -> list[PlannedFile]:
     return files
 
 
-def describe_set(plans: Sequence[PlannedFile], seed: int) -> dict[str, Any]:
-    """What the set holds, for the report."""
+def describe_set(plans: Sequence[PlannedFile], seed: int, *, one_file: bool = False) -> dict[str, Any]:
+    """What the set holds, for the report (``one_file``: the files joined into one batch PDF)."""
     sheets = [s for p in plans for s in p.sheets]
     dpis: Counter[int] = Counter()
     for p in plans:
@@ -114,6 +125,7 @@ def describe_set(plans: Sequence[PlannedFile], seed: int) -> dict[str, Any]:
         "batches": sum(1 for p in plans if len(p.entries) > 1),
         "languages": dict(sorted(Counter(s.language for s in sheets).items())),
         "dpi": {str(k): v for k, v in sorted(dpis.items())},
+        "one_file": ONE_FILE if one_file else None,
     }
 
 
@@ -123,6 +135,20 @@ def write_set(plans: Sequence[PlannedFile], outdir: Path, seed: int) -> None:
         write_planned_file(outdir / plan.name, plan, "scanner", random.Random(f"{seed}:{plan.name}"))
         print(".", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
+
+
+def join_pdfs(parts: Sequence[Path], out: Path) -> int:
+    """The parts' pages back to back in one PDF (pikepdf copies the scanned images as they are); its page count.
+
+    The set is written file by file and joined after, not drawn as one planned file: that would hold
+    every page image in memory at once (some 8 MB each at 300 dpi).
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack, pikepdf.new() as joined:
+        for part in parts:
+            joined.pages.extend(stack.enter_context(pikepdf.open(part)).pages)
+        joined.save(out)
+        return len(joined.pages)
 
 
 def rasterise(pdf: Path, dpi: int, outdir: Path) -> list[Path]:
@@ -160,6 +186,54 @@ def load_average() -> float:
         return float(fh.read().split()[0])
 
 
+def meminfo() -> dict[str, int]:
+    """/proc/meminfo's MemAvailable, SwapTotal and SwapFree in kB."""
+    out: dict[str, int] = {}
+    with open("/proc/meminfo", encoding="ascii") as fh:
+        for line in fh:
+            key, _, rest = line.partition(":")
+            if key in ("MemAvailable", "SwapTotal", "SwapFree"):
+                out[key] = int(rest.split()[0])
+    return out
+
+
+def quarter_peaks(timeline: Sequence[tuple[float, dict[str, int]]], seconds: float | None = None,
+                  *, least_mb: int = 0) -> dict[str, dict[str, Any]]:
+    """Per process name, the peak of its largest process's RSS in the first and the last quarter of the run.
+
+    Args:
+        timeline: (seconds since the run began, {name: kB of the largest process of that name then}), in time order.
+        seconds: The run's wall time (default: the last sample's time).
+        least_mb: Leave out names that never reach this size.
+
+    Returns:
+        name -> {"first_quarter_mb", "last_quarter_mb" (None: not running then), "peak_mb", "flat" (the
+        last within FLAT of the first; None without both)}, the largest first.
+    """
+    if not timeline:
+        return {}
+    span = seconds if seconds is not None else timeline[-1][0]
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    for t, sizes in timeline:
+        for name, kb in sizes.items():
+            peak[name] = max(peak.get(name, 0), kb)
+            if t <= span / 4:
+                first[name] = max(first.get(name, 0), kb)
+            if t >= span * 3 / 4:
+                last[name] = max(last.get(name, 0), kb)
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(peak, key=lambda n: -peak[n]):
+        if peak[name] < least_mb * 1024:
+            continue
+        a = round(first[name] / 1024) if name in first else None
+        b = round(last[name] / 1024) if name in last else None
+        out[name] = {"first_quarter_mb": a, "last_quarter_mb": b, "peak_mb": round(peak[name] / 1024),
+                     "flat": None if a is None or b is None else b <= a * (1 + FLAT)}
+    return out
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
@@ -184,11 +258,22 @@ class TreeWatch:
     forks: set[tuple[int, str]] = field(default_factory=set)  # named as their parent
     tree_kb: int = 0
     loads: list[float] = field(default_factory=list)
+    # Memory over time: (seconds since the start, {name: VmRSS kB of the largest process of that name}).
+    timeline: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    mem_start: dict[str, int] = field(default_factory=dict)  # /proc/meminfo at the start
+    swap_max_kb: int = 0  # the most swap in use at any sample
+    available_min_kb: int = 0  # the least MemAvailable at any sample
+    started: float = 0.0
+    seconds: float = 0.0  # from the start to the end
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def __enter__(self) -> TreeWatch:
         self.loads.append(load_average())
+        self.mem_start = meminfo()
+        self.available_min_kb = self.mem_start.get("MemAvailable", 0)
+        self.swap_max_kb = self.mem_start.get("SwapTotal", 0) - self.mem_start.get("SwapFree", 0)
+        self.started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="tree-watch", daemon=True)
         self._thread.start()
         return self
@@ -197,6 +282,7 @@ class TreeWatch:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        self.seconds = time.monotonic() - self.started
         self.loads.append(load_average())
 
     def _run(self) -> None:
@@ -204,6 +290,7 @@ class TreeWatch:
         while not self._stop.wait(self.every):
             if self.processes:
                 self.sample()
+                self.sample_meminfo()
             if time.monotonic() - last_load >= 1.0:
                 self.loads.append(load_average())
                 last_load = time.monotonic()
@@ -214,11 +301,15 @@ class TreeWatch:
         for pid, ppid in _parents().items():
             children.setdefault(ppid, []).append(pid)
         todo, total = [(pid, _comm(me)) for pid in children.get(me, ())], 0
+        now: dict[str, int] = {}
         while todo:
             pid, parent = todo.pop()
             name = _comm(pid)
             todo.extend((child, name) for child in children.get(pid, ()))
-            total += proc_kb(pid) or 0
+            rss = proc_kb(pid) or 0
+            total += rss
+            if rss:
+                now[name] = max(now.get(name, 0), rss)
             hwm = proc_kb(pid, "VmHWM")
             if hwm:
                 key = (pid, name)
@@ -227,6 +318,13 @@ class TreeWatch:
                 if name == parent:
                     self.forks.add(key)
         self.tree_kb = max(self.tree_kb, total)
+        self.timeline.append((round(time.monotonic() - self.started, 2), now))
+
+    def sample_meminfo(self) -> None:
+        info = meminfo()
+        self.swap_max_kb = max(self.swap_max_kb, info.get("SwapTotal", 0) - info.get("SwapFree", 0))
+        if "MemAvailable" in info:
+            self.available_min_kb = min(self.available_min_kb, info["MemAvailable"])
 
     def memory(self) -> dict[str, dict[str, int]]:
         """Process name -> {"peak_mb": the largest one's peak, "processes": how many were seen}."""
@@ -238,6 +336,19 @@ class TreeWatch:
             row["peak_mb"] = max(row["peak_mb"], round(kb / 1024))
             row["processes"] += 1
         return dict(sorted(out.items(), key=lambda kv: -kv[1]["peak_mb"]))
+
+    def memory_over_time(self) -> dict[str, dict[str, Any]]:
+        """Per process name of 5 MB or more: its largest process's RSS peak in the first and last quarter."""
+        return quarter_peaks(self.timeline, self.seconds or None, least_mb=5)
+
+    def swap(self) -> dict[str, Any]:
+        """The machine's swap (MB) at the start and the most in use during the watch; the least MemAvailable."""
+        total = self.mem_start.get("SwapTotal", 0)
+        return {"configured": total > 0, "total_mb": round(total / 1024),
+                "used_at_start_mb": round((total - self.mem_start.get("SwapFree", 0)) / 1024),
+                "max_used_mb": round(self.swap_max_kb / 1024),
+                "available_at_start_mb": round(self.mem_start.get("MemAvailable", 0) / 1024),
+                "min_available_mb": round(self.available_min_kb / 1024)}
 
     def load(self) -> dict[str, float]:
         return {"start": self.loads[0], "mean": round(sum(self.loads) / len(self.loads), 2), "max": max(self.loads)}
@@ -252,6 +363,8 @@ def _result(label: str, pages: int, seconds: float, cpu: float, watch: TreeWatch
         "memory": watch.memory(),
         "tree_peak_mb": round(watch.tree_kb / 1024),
         "load": watch.load(),
+        "memory_over_time": watch.memory_over_time(),
+        "swap": watch.swap(),
         **extra,
     }
 
@@ -385,16 +498,43 @@ def _memory_cell(run: dict[str, Any]) -> str:
     return ", ".join(mem) or "-"
 
 
+def memory_notes(run: dict[str, Any], who: str = "the") -> list[str]:
+    """A run's memory over time and the machine's swap (or free memory), as report lines."""
+    lines = []
+    over = run.get("memory_over_time") or {}
+    if over:
+        def cell(name: str, row: dict[str, Any]) -> str:
+            a, b = row["first_quarter_mb"], row["last_quarter_mb"]
+            if a is None or b is None:
+                return f"{name} {'-' if a is None else a} -> {'-' if b is None else b} MB"
+            return f"{name} {a} -> {b} MB ({'flat' if row['flat'] else f'grew {b / a - 1:.0%}' if a else 'grew'})"
+
+        lines.append(f"memory over {who} run (largest process of each name, peak RSS in the first -> last quarter "
+                     f"of its {run['seconds']:.0f} s): " + ", ".join(cell(n, r) for n, r in over.items()))
+    swap = run.get("swap")
+    if swap:
+        if swap["configured"]:
+            lines.append(f"swap during {who} run: {swap['total_mb']} MB configured, "
+                         f"{swap['used_at_start_mb']} MB in use at the start, at most {swap['max_used_mb']} MB"
+                         + (" (it swapped)" if swap["max_used_mb"] > swap["used_at_start_mb"] else " (no swapping)"))
+        else:
+            lines.append(f"swap during {who} run: no swap configured; "
+                         f"MemAvailable {swap['available_at_start_mb']} MB at the start, at least {swap['min_available_mb']} MB")
+    return lines
+
+
 def format_report(result: dict[str, Any]) -> str:
     """The benchmark's result as text: the machine, the set, the runs' table and signoff's stages (markdown tables)."""
     m, s, load = result["machine"], result["set"], result["load"]
     langs = " / ".join(f"{k} {v}" for k, v in s["languages"].items())
     dpis = " / ".join(f"{v} at {k} dpi" for k, v in s["dpi"].items())
+    where = (f"in one batch PDF ({s['one_file']}, written as {s['files']} PDFs and joined)" if s.get("one_file")
+             else f"in {s['files']} PDFs, {s['batches']} of them batches")
     lines = [
         f"machine: {m['cores']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM; load average (1 min) "
         f"{load['before']} before the run, mean {load['mean']} and max {load['max']} during the runs "
         f"(this benchmark's own processes count in it: up to {result['jobs']})",
-        f"set: {s['pages']} pages (seed {s['seed']}) in {s['files']} PDFs, {s['batches']} of them batches; "
+        f"set: {s['pages']} pages (seed {s['seed']}) {where}; "
         f"{langs}; {dpis}",
         "",
         "| run | wall s | CPU s | CPU s/page | pages/min | signoff's ratio | peak MB per process | load avg (mean) |",
@@ -430,6 +570,7 @@ def format_report(result: dict[str, Any]) -> str:
         notes.append(f"zbarimg read {runs['ocrmypdf']['barcodes_read']} codes")
     if ours:
         notes.append(f"signoff filed {ours['rows']} sheets (exit {ours['exit_code']})")
+        notes += memory_notes(ours, "signoff's")
     if load["before"] > m["cores"] / 2:
         notes.append("the machine was busy before the benchmark started: these figures are not its capacity")
     lines += ["", *notes, f"whole run (generating the set included): {result['seconds_total']:.0f} s"]
@@ -457,6 +598,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help="tesseract processes at once, ocrmypdf's --jobs and signoff's --workers (default: the cores)")
     ap.add_argument("--skip", type=_skips, action="append", default=[], metavar="RUN[,RUN]",
                     help="leave a run out: tesseract, ocrmypdf or signoff (repeatable)")
+    ap.add_argument("--one-file", action="store_true",
+                    help=f"join the set into one batch PDF ({ONE_FILE}): a whole batch dropped at once")
     ap.add_argument("--keep", type=Path, metavar="DIR",
                     help="work in DIR (new or empty); keep the set, the outputs, the archive, logs and result.json")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -486,12 +629,19 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     _check_tools(todo)
     plans = plan_set(args.pages, args.seed)
     print(f"generating {args.pages} pages in {len(plans)} PDFs (seed {args.seed}) in {root}", file=sys.stderr)
-    write_set(plans, root / "set", args.seed)
-    files = [(root / "set" / p.name, p.dpi) for p in plans]
+    one_file = getattr(args, "one_file", False)
+    parts = root / ("parts" if one_file else "set")
+    write_set(plans, parts, args.seed)
+    pages = [(parts / p.name, p.dpi) for p in plans]  # what tesseract rasterises: each part at its own dpi
+    files = pages
+    if one_file:
+        joined = join_pdfs([f for f, _ in pages], root / "set" / ONE_FILE)
+        print(f"joined them into one {joined}-page PDF, set/{ONE_FILE}", file=sys.stderr)
+        files = [(root / "set" / ONE_FILE, max(p.dpi for p in plans))]
     runs: dict[str, dict[str, Any]] = {}
     with TreeWatch(every=1.0, processes=False) as whole:
         if "tesseract" in todo:
-            images = [(img, dpi) for pdf, dpi in files for img in rasterise(pdf, dpi, root / "images")]
+            images = [(img, dpi) for pdf, dpi in pages for img in rasterise(pdf, dpi, root / "images")]
             print(f"1. tesseract on {len(images)} page images, {args.jobs} at a time", file=sys.stderr)
             runs["tesseract"] = run_tesseract(images, root / "tesseract", args.jobs)
         if "ocrmypdf" in todo:
@@ -503,7 +653,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     return {
         "machine": machine(),
         "load": {"before": before, **whole.load()},
-        "set": describe_set(plans, args.seed),
+        "set": describe_set(plans, args.seed, one_file=one_file),
         "jobs": args.jobs,
         "runs": runs,
         "ratios": ratios(runs),

@@ -131,3 +131,75 @@ def test_the_tree_watch_sees_a_child_process_memory(bench: ModuleType) -> None:
     assert name.startswith("python") and row["peak_mb"] >= 55 and row["processes"] == 1
     assert watch.tree_kb >= 55 * 1024
     assert watch.load()["max"] >= 0
+    # Memory over time: the python child's RSS at each sample, its quarters, and the machine's swap.
+    assert any(sizes.get(name, 0) >= 55 * 1024 for _, sizes in watch.timeline)
+    assert watch.seconds >= 0.8 and watch.memory_over_time()[name]["peak_mb"] >= 55
+    swap = watch.swap()
+    assert swap["min_available_mb"] <= swap["available_at_start_mb"] and swap["configured"] == (swap["total_mb"] > 0)
+
+
+def test_one_file_is_an_option_and_off_by_default(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.parse_args([]).one_file is False
+    assert bench.parse_args(["--one-file", "--pages", "1000"]).one_file is True
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--help"])
+    assert "--one-file" in capsys.readouterr().out
+
+
+def test_quarter_peaks_of_made_up_samples(bench: ModuleType) -> None:
+    mb = 1024
+    timeline = [  # 100 s: the worker grows, signoff stays, tesseract runs only at the start
+        (0.0, {"signoff": 50 * mb}),
+        (10.0, {"signoff": 100 * mb, "python3": 200 * mb, "tesseract": 150 * mb}),
+        (25.0, {"signoff": 104 * mb, "python3": 210 * mb}),  # still in the first quarter (t <= 25)
+        (50.0, {"signoff": 300 * mb, "python3": 260 * mb}),  # the middle counts in neither quarter
+        (75.0, {"signoff": 108 * mb, "python3": 250 * mb}),
+        (90.0, {"signoff": 105 * mb, "python3": 240 * mb, "sh": 1 * mb}),
+    ]
+    out = bench.quarter_peaks(timeline, 100.0, least_mb=5)
+    assert list(out) == ["signoff", "python3", "tesseract"]  # the largest first; sh is under 5 MB
+    assert out["signoff"] == {"first_quarter_mb": 104, "last_quarter_mb": 108, "peak_mb": 300, "flat": True}
+    assert out["python3"] == {"first_quarter_mb": 210, "last_quarter_mb": 250, "peak_mb": 260, "flat": False}
+    assert out["tesseract"] == {"first_quarter_mb": 150, "last_quarter_mb": None, "peak_mb": 150, "flat": None}
+    # Without the wall time, the last sample's time is the run's length (90 s: the last quarter from 67.5 s).
+    assert bench.quarter_peaks(timeline)["python3"]["last_quarter_mb"] == 250
+    assert bench.quarter_peaks([]) == {}
+    assert "sh" in bench.quarter_peaks(timeline, 100.0)
+
+
+def test_the_report_notes_memory_over_time_and_swap(bench: ModuleType) -> None:
+    result = _stand_in()
+    result["set"]["one_file"] = "batch-all.pdf"
+    ours = result["runs"]["signoff"]
+    ours["memory_over_time"] = {
+        "signoff": {"first_quarter_mb": 200, "last_quarter_mb": 210, "peak_mb": 215, "flat": True},
+        "python3": {"first_quarter_mb": 300, "last_quarter_mb": 390, "peak_mb": 390, "flat": False},
+        "tesseract": {"first_quarter_mb": None, "last_quarter_mb": 150, "peak_mb": 150, "flat": None},
+    }
+    ours["swap"] = {"configured": False, "total_mb": 0, "used_at_start_mb": 0, "max_used_mb": 0,
+                    "available_at_start_mb": 23000, "min_available_mb": 22100}
+    lines = bench.format_report(result).splitlines()
+    assert lines[1].startswith("set: 12 pages (seed 1) in one batch PDF (batch-all.pdf, written as 6 PDFs and joined); ")
+    assert ("memory over signoff's run (largest process of each name, peak RSS in the first -> last quarter of its "
+            "120 s): signoff 200 -> 210 MB (flat), python3 300 -> 390 MB (grew 30%), tesseract - -> 150 MB") in lines
+    assert ("swap during signoff's run: no swap configured; MemAvailable 23000 MB at the start, at least 22100 MB"
+            in lines)
+    ours["swap"] = {"configured": True, "total_mb": 2048, "used_at_start_mb": 10, "max_used_mb": 300,
+                    "available_at_start_mb": 900, "min_available_mb": 40}
+    assert ("swap during signoff's run: 2048 MB configured, 10 MB in use at the start, at most 300 MB (it swapped)"
+            in bench.format_report(result).splitlines())
+
+
+def test_the_report_without_memory_over_time_still_works(bench: ModuleType) -> None:
+    text = bench.format_report(_stand_in())  # a result from before these figures: no notes for them
+    assert "memory over" not in text and "swap" not in text
+    assert "in 6 PDFs, 3 of them batches" in text
+
+
+def test_joining_parts_makes_one_batch(bench: ModuleType, tmp_path: Path) -> None:
+    plans = bench.plan_set(3, 1)
+    bench.write_set(plans, tmp_path / "parts", 1)
+    out = tmp_path / "set" / bench.ONE_FILE
+    assert bench.join_pdfs([tmp_path / "parts" / p.name for p in plans], out) == 3
+    assert bench.describe_set(plans, 1, one_file=True)["one_file"] == "batch-all.pdf"
+    assert bench.describe_set(plans, 1)["one_file"] is None
