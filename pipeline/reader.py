@@ -184,16 +184,56 @@ def _cjk_seen(words: Iterable[Word]) -> bool:
     return any(is_cjk(ch) for w in words for ch in w.text)
 
 
-def _reread(clean: Image.Image, b: Box, engine: OcrEngine, unit: float) -> str:
-    """Read one small region again on its own, in Latin script only (enlarged if text is small)."""
+def _cell_crop(clean: Image.Image, b: Box, unit: float) -> Image.Image | None:
+    """One small region cut out for a Latin-script second reading (enlarged if text is small);
+    None when it is too small to hold a character."""
     box = (max(0, int(b.left)), max(0, int(b.top)), min(clean.width, int(b.right)), min(clean.height, int(b.bottom)))
     if box[2] - box[0] < 4 or box[3] - box[1] < 4:
-        return ""
+        return None
     crop = clean.crop(box)
     if unit < 28:  # tesseract reads best at 30-40 px text; enlarging larger text hurts
         scale = 2
         crop = crop.resize((crop.width * scale, crop.height * scale), Image.LANCZOS)
-    return " ".join(w.text for w in engine(crop, ["eng"]))
+    return crop
+
+
+def _read_stacked(crops: list[Image.Image], engine: OcrEngine, languages: list[str]) -> list[tuple[Word, ...]]:
+    """Each crop's words, from ONE engine run over the crops stacked on a white canvas.
+
+    A tesseract run costs 60-100 ms to start and load its model, and a second look reads a few
+    characters: a page's five or so crops read one by one cost far more than reading them once.
+    The white gap between crops is at least the tallest crop, so tesseract never joins two crops'
+    text into one line, and a word belongs to the crop whose band (the crop and half the gaps
+    around it) holds its box's centre."""
+    if not crops:
+        return []
+    gap = max(c.height for c in crops)
+    margin = max(16, gap // 2)
+    mode = "RGB" if any(c.mode == "RGB" for c in crops) else "L"
+    height = 2 * margin + sum(c.height for c in crops) + gap * (len(crops) - 1)
+    canvas = Image.new(mode, (2 * margin + max(c.width for c in crops), height), "white")
+    tops, y = [], margin
+    for c in crops:
+        canvas.paste(c.convert(mode), (margin, y))
+        tops.append(y)
+        y += c.height + gap
+    found: list[list[Word]] = [[] for _ in crops]
+    for w in engine(canvas, languages):
+        centre = w.top + w.height / 2
+        for i, (top, c) in enumerate(zip(tops, crops)):
+            if top - gap / 2 <= centre < top + c.height + gap / 2:
+                found[i].append(w)
+                break
+    return [tuple(sorted(ws, key=lambda w: (w.line, w.left))) for ws in found]
+
+
+def _reread_many(clean: Image.Image, boxes: list[Box], engine: OcrEngine, unit: float) -> list[str]:
+    """Small regions read again alone, in Latin script only, in one engine run: each region's
+    text as one reading of it on its own would give ("" for one too small to read)."""
+    crops = [_cell_crop(clean, b, unit) for b in boxes]
+    kept = [c for c in crops if c is not None]
+    read = iter(_read_stacked(kept, engine, ["eng"]))
+    return ["" if c is None else " ".join(w.text for w in next(read)) for c in crops]
 
 
 def _confident_chars(words: Iterable[Word]) -> int:
@@ -214,19 +254,25 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in decomposed if ch.isalnum()).casefold()
 
 
-def _with_accents(value: ValueRegion, clean: Image.Image, engine: OcrEngine, unit: float) -> ValueRegion:
-    """A name on a page read in English first, read again in Swedish alone: tesseract drops å, ä and
-    ö from a Swedish name on an English sheet ("Älvdalens Trä AB" came out "Alvdalens Tra AB").
-    The second reading is taken only when it is the same letters with accents added."""
+def _accent_crop(value: ValueRegion, clean: Image.Image, unit: float) -> Image.Image | None:
+    """The first line of a name worth reading again in Swedish (None when there is none): a
+    sure reading with letters in it, with a margin so its edges are not cut."""
     if not value.lines or value.conf < 60:
-        return value
+        return None
     first = value.lines[0]
     if not any(ch.isalpha() for w in first for ch in w.text):
-        return value
+        return None
     b = Box.around(first)
     box = (max(0, int(b.left - 0.4 * unit)), max(0, int(b.top - 0.4 * unit)),
            min(clean.width, int(b.right + 0.6 * unit)), min(clean.height, int(b.bottom + 0.4 * unit)))
-    again = engine(clean.crop(box), ["swe"])
+    return clean.crop(box)
+
+
+def _take_accents(value: ValueRegion, again: tuple[Word, ...]) -> ValueRegion:
+    """The Swedish reading of the name's first line, taken only when it is the same letters
+    with accents added."""
+    first = value.lines[0]
+    b = Box.around(first)
     text = " ".join(w.text for w in again)
     old = " ".join(w.text for w in first)
     if text == old or _fold(text) != _fold(old) or text.isascii():
@@ -236,25 +282,54 @@ def _with_accents(value: ValueRegion, clean: Image.Image, engine: OcrEngine, uni
     return dataclasses.replace(value, words=(word, *value.words[len(first):]), lines=((word,), *value.lines[1:]))
 
 
+def _with_accents_all(values: dict[str, ValueRegion], names: Iterable[str], clean: Image.Image,
+                      engine: OcrEngine, unit: float) -> None:
+    """Names on a page read in English first, read again in Swedish alone, all in one engine run:
+    tesseract drops å, ä and ö from a Swedish name on an English sheet ("Älvdalens Trä AB" came
+    out "Alvdalens Tra AB"). Each name is replaced in `values` (see _take_accents)."""
+    asked = {n: c for n in names if n in values and (c := _accent_crop(values[n], clean, unit)) is not None}
+    for name, again in zip(asked, _read_stacked(list(asked.values()), engine, ["swe"])):
+        values[name] = _take_accents(values[name], again)
+
+
 _SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-/.]{1,30}$")
 
 
-def _reread_row(row: ItemRow, clean: Image.Image, engine: OcrEngine, unit: float, cjk: bool = False) -> ItemRow:
-    """Cells the page read missed or was unsure of (a lone digit beside a rule, a smudged SKU)
-    are read again alone: the page-wide reading mixes in Chinese shapes and table rules. On a
-    page read in Chinese every SKU is read again in Latin script: chi_sim drops their dashes
-    ("GL88" for GL-88) even when it is sure of them."""
+def _row_requests(row: ItemRow, cjk: bool) -> list[tuple[str, Box]]:
+    """The cells of a row to read again: the quantity when the page read missed it, the SKU
+    when it was unsure of it, or on a page read in Chinese (see _reread_rows)."""
     if not (row.sku or row.description):
-        return row
+        return []
+    asked = []
     if row.qty is None and row.qty_box is not None:
-        qty, qty_unit = parse_qty(_reread(clean, row.qty_box, engine, unit), cell=True)
+        asked.append(("qty", row.qty_box))
+    if row.sku_box is not None and (cjk or not row.sku_sure):
+        asked.append(("sku", row.sku_box))
+    return asked
+
+
+def _apply_rereads(row: ItemRow, read: dict[str, str]) -> ItemRow:
+    """A row with what its cells read again, where that reading makes sense."""
+    if "qty" in read:
+        qty, qty_unit = parse_qty(read["qty"], cell=True)
         if qty is not None:
             row = dataclasses.replace(row, qty=qty, unit=qty_unit or row.unit)
-    if row.sku_box is not None and (cjk or not row.sku_sure):
-        text = tidy_sku(_reread(clean, row.sku_box, engine, unit))
+    if "sku" in read:
+        text = tidy_sku(read["sku"])
         if _SKU.match(text):
             row = dataclasses.replace(row, sku=text)
     return row
+
+
+def _reread_rows(rows: list[ItemRow], clean: Image.Image, engine: OcrEngine, unit: float, cjk: bool = False) -> list[ItemRow]:
+    """Cells the page read missed or was unsure of (a lone digit beside a rule, a smudged SKU)
+    are read again alone: the page-wide reading mixes in Chinese shapes and table rules. On a
+    page read in Chinese every SKU is read again in Latin script: chi_sim drops their dashes
+    ("GL88" for GL-88) even when it is sure of them. Every row's cells are read in one engine
+    run (see _read_stacked)."""
+    asked = [_row_requests(row, cjk) for row in rows]
+    texts = iter(_reread_many(clean, [b for req in asked for _, b in req], engine, unit))
+    return [_apply_rereads(row, {kind: next(texts) for kind, _ in req}) for row, req in zip(rows, asked)]
 
 
 def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | None = None) -> PageResult:
@@ -316,11 +391,9 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
         layout = Layout(words, img.width, img.height)
         found = extract_fields(layout)
     with stage("ocr_cells"):
-        found.items = [_reread_row(row, clean, engine, layout.unit, own == "chi_sim") for row in found.items]
+        found.items = _reread_rows(found.items, clean, engine, layout.unit, own == "chi_sim")
         if "swe" in engine.languages and own is None:
-            for name in ("customer", "receiver"):
-                if name in found.values:
-                    found.values[name] = _with_accents(found.values[name], clean, engine, layout.unit)
+            _with_accents_all(found.values, ("customer", "receiver"), clean, engine, layout.unit)
     text = words_to_text(words)
     page = Page(raw.number, None, raw.dpi, barcodes, words, text, rotated=turn, skew=angle)
     reading = PageReading(page, layout, found, np.asarray(img))

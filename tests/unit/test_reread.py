@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from PIL import Image
 
 from pipeline.document import Word
-from pipeline.fields import ItemRow
-from pipeline.layout import Box
-from pipeline.reader import _reread_row
+from pipeline.fields import ItemRow, ValueRegion
+from pipeline.layout import Box, LabelHit
+from pipeline.reader import _reread_rows, _with_accents_all
 
 
 class CellEngine:
-    """Answers every crop with the same words, and records the languages it was asked for."""
+    """Reads the crops stacked on a canvas as tesseract would: it finds each crop as a run of
+    inked rows and answers it with the next of the texts it was given (the last one again when
+    they run out), its words laid left to right inside the crop; it records the languages it
+    was asked for."""
 
-    languages = ("eng", "chi_sim")
+    languages = ("eng", "swe", "chi_sim")
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, *texts: str) -> None:
+        self.texts = texts
         self.asked: list[Sequence[str] | None] = []
 
     def osd(self, image: Image.Image, dpi: int) -> tuple[str | None, int, float]:
@@ -26,31 +30,74 @@ class CellEngine:
 
     def __call__(self, image: Image.Image, languages: Sequence[str] | None = None) -> tuple[Word, ...]:
         self.asked.append(languages)
-        return tuple(Word(t, 0, 0, 10, 10, 90.0, 0) for t in self.text.split())
+        inked = (np.asarray(image.convert("L")) < 128).any(axis=1)
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], inked.astype(int), [0]))))
+        words: list[Word] = []
+        for n, (top, bottom) in enumerate(zip(edges[::2], edges[1::2])):
+            text = self.texts[min(n, len(self.texts) - 1)]
+            words += [Word(t, 20 + 60 * i, int(top), 50, int(bottom - top), 90.0, n) for i, t in enumerate(text.split())]
+        return tuple(words)
 
 
-PAGE = Image.new("L", (1000, 1000), 255)
+PAGE = Image.new("L", (1000, 1000), 0)  # ink everywhere: every crop is found on the canvas
 
 
 def test_missing_quantity_and_unsure_sku_are_read_again() -> None:
     row = ItemRow("PT-5SL", "Väggfärg", None, None, 50.0, Box(800, 100, 900, 140), Box(10, 100, 120, 140), sku_sure=False)
-    engine = CellEngine("11 st")
-    out = _reread_row(row, PAGE, engine, unit=40.0)
-    assert out.qty == 11 and out.unit == "st"
-    assert engine.asked == [["eng"], ["eng"]]
+    engine = CellEngine("11 st", "PT-5SL")
+    [out] = _reread_rows([row], PAGE, engine, unit=40.0)
+    assert out.qty == 11 and out.unit == "st" and out.sku == "PT-5SL"
+    assert engine.asked == [["eng"]]  # both cells in one reading
 
 
 def test_a_second_look_that_reads_nothing_keeps_the_first() -> None:
     row = ItemRow("A-1001", "Pine", None, None, 50.0, Box(800, 100, 900, 140), None)
-    assert _reread_row(row, PAGE, CellEngine("~~"), unit=20.0) == row
+    assert _reread_rows([row], PAGE, CellEngine("~~"), unit=20.0) == [row]
 
 
 def test_on_a_chinese_page_every_sku_is_read_again_in_latin_script() -> None:
     row = ItemRow("GL88", "手套", 4, None, 90.0, None, Box(10, 100, 120, 140))
-    assert _reread_row(row, PAGE, CellEngine("GL-88"), unit=40.0).sku == "GL88"  # sure, Latin page
     engine = CellEngine("GL-88")
-    assert _reread_row(row, PAGE, engine, unit=40.0, cjk=True).sku == "GL-88"
+    assert _reread_rows([row], PAGE, engine, unit=40.0)[0].sku == "GL88"  # sure, Latin page
+    assert engine.asked == []  # nothing to read again: no engine run at all
+    assert _reread_rows([row], PAGE, engine, unit=40.0, cjk=True)[0].sku == "GL-88"
     assert engine.asked == [["eng"]]
+
+
+def test_every_rows_cells_are_read_in_one_run_and_keep_to_their_own_row() -> None:
+    rows = [
+        ItemRow("GL88", "手套", 4, None, 90.0, None, Box(10, 100, 120, 140)),
+        ItemRow("BX12", "箱子", None, None, 90.0, Box(800, 200, 900, 260), Box(10, 200, 120, 260)),
+        ItemRow("TP3", "胶带", 2, None, 90.0, None, Box(10, 300, 140, 330)),
+    ]
+    engine = CellEngine("GL-88", "7 pcs", "BX-12", "TP-3")
+    out = _reread_rows(rows, PAGE, engine, unit=20.0, cjk=True)  # small text: crops enlarged 2x
+    assert [(r.sku, r.qty, r.unit) for r in out] == [("GL-88", 4, None), ("BX-12", 7, "pcs"), ("TP-3", 2, None)]
+    assert engine.asked == [["eng"]]
+
+
+def test_a_cell_too_small_to_read_reads_as_nothing_without_shifting_the_others() -> None:
+    rows = [
+        ItemRow("A1", "Pine", None, None, 50.0, Box(800, 100, 802, 140), None),  # 2 px wide
+        ItemRow("B2", "Oak", None, None, 50.0, Box(800, 200, 900, 240), None),
+    ]
+    out = _reread_rows(rows, PAGE, CellEngine("5 st"), unit=40.0)
+    assert (out[0].qty, out[1].qty) == (None, 5)
+
+
+def _value(text: str, top: int) -> ValueRegion:
+    words = tuple(Word(t, 300 + 120 * i, top, 100, 30, 90.0, top) for i, t in enumerate(text.split()))
+    label = LabelHit("customer", "customer", 0, 0, 0, Box(100, top, 250, top + 30), True)
+    return ValueRegion(label, words, (words,), Box(300, top, 900, top + 30), "right")
+
+
+def test_customer_and_receiver_are_read_again_in_swedish_in_one_run() -> None:
+    values = {"customer": _value("Alvdalens Tra AB", 100), "receiver": _value("Gavle Bygg", 300)}
+    engine = CellEngine("Älvdalens Trä AB", "Gävle Bygg")
+    _with_accents_all(values, ("customer", "receiver"), PAGE, engine, unit=30.0)
+    assert values["customer"].first_line == "Älvdalens Trä AB"
+    assert values["receiver"].first_line == "Gävle Bygg"
+    assert engine.asked == [["swe"]]
 
 
 def test_a_reading_with_no_label_and_little_sure_text_looks_turned() -> None:
