@@ -205,18 +205,15 @@ def render_dpi(path: Path, number: int, dpi: int) -> int:
 def _pdf_page(path: Path, number: int, dpi: int) -> RawPage:
     _check_poppler()
     dpi = render_dpi(path, number, dpi)
+    why = ""
     try:
         with stage("rasterise"):
             images = convert_from_path(str(path), dpi=dpi, first_page=number, last_page=number, grayscale=True)
     except (PDFPageCountError, PDFSyntaxError) as exc:
-        raise Unreadable(
-            f"{path.name}: page {number} could not be rasterised ({exc})",
-            reason=ReasonCode.RASTERISE_FAILED,
-            stage="ingest",
-        ) from None
+        images, why = [], f" ({exc})"
     if not images:
         raise Unreadable(
-            f"{path.name}: page {number} could not be rasterised",
+            f"{path.name}: page {number} could not be rasterised{why}",
             reason=ReasonCode.RASTERISE_FAILED,
             stage="ingest",
         )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -122,20 +123,21 @@ MOSTLY_UNSURE = 0.5  # or this share whatever labels: a script the first languag
 ROTATE_MIN_CONF = 3.0  # below this OSD's orientation is a guess (upright pages score 2-3.5)
 
 
-def _page_language(words: tuple[Word, ...], languages: tuple[str, ...], size: tuple[int, int]) -> str | None:
-    """The configured language a page is mostly written in, judged from a first reading."""
+def _page_language(words: tuple[Word, ...], languages: tuple[str, ...], labelled: Callable[[], set[str]]) -> str | None:
+    """The configured language a page is mostly written in, judged from a first reading
+    (``labelled``: the fields whose labels that reading shows)."""
     text = " ".join(w.text for w in words if w.conf >= 40)
     cjk = sum(1 for ch in text if is_cjk(ch) and ch.isalnum())
     if "chi_sim" in languages and cjk >= 12:
         return "chi_sim"
     if "swe" in languages and len(_SWEDISH.findall(text)) >= 2:
         return "swe"
-    if "chi_sim" in languages and _unknown_script(words, size):
+    if "chi_sim" in languages and _unknown_script(words, labelled):
         return "chi_sim"
     return None
 
 
-def _unknown_script(words: tuple[Word, ...], size: tuple[int, int]) -> bool:
+def _unknown_script(words: tuple[Word, ...], labelled: Callable[[], set[str]]) -> bool:
     """A reading in a Latin-script model of a page in another script: Chinese comes out as words
     the model is unsure of (60-80 percent of them on generated Chinese sheets, under 45 on English
     and Swedish ones however damaged), among which a label or two by chance ("Sign:" from two
@@ -146,7 +148,7 @@ def _unknown_script(words: tuple[Word, ...], size: tuple[int, int]) -> bool:
     unsure = sum(w.conf < 50 for w in words) / len(words)
     if unsure >= MOSTLY_UNSURE:
         return True
-    return unsure >= UNSURE_SHARE and len(_fields_labelled(words, size)) < 2
+    return unsure >= UNSURE_SHARE and len(labelled()) < 2
 
 
 def _fields_labelled(words: tuple[Word, ...], size: tuple[int, int]) -> set[str]:
@@ -166,7 +168,9 @@ def _read_words(clean: Image.Image, engine: OcrEngine) -> tuple[tuple[Word, ...]
     languages = tuple(engine.languages)
     with stage("ocr"):
         words = engine(clean, languages[:1])
-    own = _page_language(words, languages, clean.size)
+    # Finding labels costs 40 ms a reading: the first reading's are found once, if at all.
+    labelled = functools.cache(lambda: _fields_labelled(words, clean.size))
+    own = _page_language(words, languages, labelled)
     if own is None or own == languages[0]:
         return words, own
     with stage("ocr_language"):
@@ -174,7 +178,7 @@ def _read_words(clean: Image.Image, engine: OcrEngine) -> tuple[tuple[Word, ...]
     if own == "chi_sim" and not _cjk_seen(words):
         # Chosen for the script the first reading could not read: keep the reading that found
         # more labels (an English invoice read as Chinese finds none, and fewer sure characters).
-        first, second = len(_fields_labelled(words, clean.size)), len(_fields_labelled(again, clean.size))
+        first, second = len(labelled()), len(_fields_labelled(again, clean.size))
         if second < first or (second == first and _confident_chars(again) < _confident_chars(words)):
             return words, None
     return again, own
