@@ -83,7 +83,9 @@ class Page:
     image: Image.Image | None = field(default=None, repr=False, compare=False)  # dropped once read
     dpi: int = 300
     barcodes: tuple[Barcode, ...] = ()
-    words: tuple[Word, ...] = ()
+    # The words' boxes stay in the reading process: a page's layout is read there, and the ~300
+    # words of a dense page cost tens of KB, which the filing process would hold for every page of
+    # a file until its last page is read.
     text: str = ""
     blank: bool = False
     rotated: int = 0  # degrees the page was turned to make it upright

@@ -399,7 +399,7 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
         if "swe" in engine.languages and own is None:
             _with_accents_all(found.values, ("customer", "receiver"), clean, engine, layout.unit)
     text = words_to_text(words)
-    page = Page(raw.number, None, raw.dpi, barcodes, words, text, rotated=turn, skew=angle)
+    page = Page(raw.number, None, raw.dpi, barcodes, text, rotated=turn, skew=angle)
     reading = PageReading(page, layout, found, np.asarray(img))
     text_dn = _text_delivery_number(reading)
     dn, source, marker = _delivery_number(barcodes, text_dn, text)
