@@ -243,6 +243,18 @@ def _qualifier_end(line: Line, tokens: list[Token], k: int) -> int | None:
     return None
 
 
+def _slashed_half(line: Line, tokens: list[Token], k: int, words: frozenset[str]) -> int | None:
+    """Token `k` when it ends its word, after a slash, closed by a colon, and reads as a slip of one
+    of the field's own label words: "Datum/id:" or "Datum/Ud:" for "Datum/tid:". None otherwise."""
+    tok = tokens[k]
+    if not tok.colon or (k + 1 < len(tokens) and tokens[k + 1].word == tok.word):
+        return None
+    if "/" not in line.words[tok.word].text or not tok.text.isalpha() or len(tok.text) > 4:
+        return None
+    near = any(Levenshtein.distance(tok.text, w) <= min(2, len(w) - 1) for w in words if w.isalpha() and 2 < len(w) <= 5)
+    return k if near else None
+
+
 def _cjk_with_insertion(tokens: list[Token], used: list[bool], i: int, ptoks: tuple[str, ...]) -> bool:
     """A CJK label of three or more characters read with one stray character inside it, and at most
     one other misread ("签收时间:" read "符收时了间:"), closed by a colon."""
@@ -272,6 +284,7 @@ def find_labels(layout: Layout, lexicon: dict[str, tuple[str, ...]], strict: boo
         key=lambda t: -len(t[2]),
     )
     vocabulary = frozenset(t for _, _, toks in phrases for t in toks)
+    field_words = {f: frozenset(t for g, _, toks in phrases if g == f for t in toks) for f in lexicon}
     hits: list[LabelHit] = []
     for li, line in enumerate(layout.lines):
         tokens = tokenize(line.words)
@@ -295,10 +308,14 @@ def find_labels(layout: Layout, lexicon: dict[str, tuple[str, ...]], strict: boo
                         continue
                     n += 1  # the label spans one stray character more
                     last = tokens[i + n - 1]
-                # A label never ends inside a word ("Kund" is not the start of "Kundnummer").
+                # A label never ends inside a word ("Kund" is not the start of "Kundnummer"),
+                # unless the rest of the word is its own slashed second half, misread ("Datum/id:").
                 if i + n < len(tokens) and tokens[i + n].word == last.word and not last.colon:
                     if not is_cjk(last.text[0]):
-                        continue
+                        tail = _slashed_half(line, tokens, i + n, field_words[fld])
+                        if tail is None:
+                            continue
+                        n, last = tail - i + 1, tokens[tail]
                 qualifier = _qualifier_end(line, tokens, i + n)
                 if qualifier is not None:
                     # "Received by (name):", "Mottaget (datum/tid):": the bracketed words and

@@ -327,3 +327,20 @@ def test_a_value_word_merged_with_a_speck_left_of_the_label_still_belongs_under_
         p.words.append(Word(t, x, 2010, 36, H, 93.0, p.line))
     found = extract_fields(p.layout())
     assert found.values["time"].text.startswith("”2026")
+
+
+def test_a_slashed_label_with_a_misread_second_half_still_names_its_field() -> None:
+    """"Datum/tid:" read "Datum/id:" ("id" is a word of another label) or "Datum/Ud:" at 150 dpi."""
+    for label in ("Datum/id:", "Datum/Ud:"):
+        p = Page()
+        p.text(200, 700, label)
+        p.text(800, 700, "2026-09-30 11:53")
+        assert extract_fields(p.layout()).values["time"].text == "2026-09-30 11:53", label
+
+
+def test_a_slashed_word_that_is_no_slip_of_the_label_is_no_label() -> None:
+    """"Kund/ID:" is a customer number, not the customer: "id" is nothing like a customer label word."""
+    p = Page()
+    p.text(200, 700, "Kund/ID:")
+    p.text(800, 700, "C-1004")
+    assert "customer" not in extract_fields(p.layout()).values
