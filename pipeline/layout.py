@@ -120,7 +120,7 @@ def tokenize(words: Sequence[Word]) -> list[Token]:
             if m and not any(is_cjk(c) for c in m.group()):
                 end = m.end()
                 colon = end < len(text) and text[end] in _LABEL_END
-                if colon is False and end < len(text) and text[end] in ".)" and end + 1 < len(text):
+                if colon is False and end < len(text) and text[end] in ".)]}" and end + 1 < len(text):
                     colon = text[end + 1] in _LABEL_END
                 tokens.append(Token(m.group(), wi, w.left + pos * per, w.left + end * per, colon))
                 pos = end
@@ -228,17 +228,22 @@ def _spellings(tokens: tuple[str, ...]) -> list[tuple[str, ...]]:
     return out
 
 
+# Brackets around a label's qualifier, and what OCR reads them as on a poor scan.
+_OPENING = ("(", "（", "{", "[")
+_CLOSING = (")", "）", "}", "]")
+
+
 def _qualifier_end(line: Line, tokens: list[Token], k: int) -> int | None:
     """The last token of a bracketed qualifier that starts at token `k` and ends in a colon
     ("(name):", "(date/time):"), at most three words long; None when there is none."""
-    if k >= len(tokens) or not line.words[tokens[k].word].text.startswith(("(", "（")):
+    if k >= len(tokens) or not line.words[tokens[k].word].text.startswith(_OPENING):
         return None
     first_word = tokens[k].word
     for j in range(k, len(tokens)):
         if tokens[j].word > first_word + 2:
             return None
         text = line.words[tokens[j].word].text
-        if tokens[j].colon and (")" in text or "）" in text):
+        if tokens[j].colon and any(c in text for c in _CLOSING):
             return j
     return None
 

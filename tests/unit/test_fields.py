@@ -344,3 +344,12 @@ def test_a_slashed_word_that_is_no_slip_of_the_label_is_no_label() -> None:
     p.text(200, 700, "Kund/ID:")
     p.text(800, 700, "C-1004")
     assert "customer" not in extract_fields(p.layout()).values
+
+
+def test_a_qualifier_in_misread_brackets_is_still_part_of_its_label() -> None:
+    """150 dpi: "Received (date/time):" read with a brace for the bracket and a letter lost."""
+    for label in ("Received (dae time}:", "Received {date/time]:"):
+        p = Page()
+        p.text(200, 700, label)
+        p.text(900, 700, "27/09/2026 14:36")
+        assert extract_fields(p.layout()).values["time"].text == "27/09/2026 14:36", label
