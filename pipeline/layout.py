@@ -248,6 +248,19 @@ def _qualifier_end(line: Line, tokens: list[Token], k: int) -> int | None:
     return None
 
 
+def _garbled_word_of_phrase(read: list[Token], ptoks: tuple[str, ...]) -> bool:
+    """A Latin label of two words or more, closed by a colon, with every word read exactly but one,
+    and that one a third or less wrong: "Items Giivered:" for "Items delivered:". The exact words and
+    the colon say it is this label, so the garbled word may even read as another label's word."""
+    if len(ptoks) < 2 or not all(p.isalpha() and p.isascii() for p in ptoks):
+        return False
+    wrong = [(t.text, p) for t, p in zip(read, ptoks, strict=True) if t.text != p]
+    if len(wrong) != 1:
+        return False
+    got, want = wrong[0]
+    return len(want) >= 3 and got.isalpha() and Levenshtein.distance(got, want) <= max(1, len(want) // 3)
+
+
 def _slashed_half(line: Line, tokens: list[Token], k: int, words: frozenset[str]) -> int | None:
     """Token `k` when it ends its word, after a slash, closed by a colon, and reads as a slip of one
     of the field's own label words: "Datum/id:" or "Datum/Ud:" for "Datum/tid:". None otherwise."""
@@ -308,6 +321,8 @@ def find_labels(layout: Layout, lexicon: dict[str, tuple[str, ...]], strict: boo
                 # A CJK label of three or more characters with one misread (人 read as 入) still
                 # names its field when a colon closes it.
                 cjk_slip = misses == 1 and n >= 3 and last.colon and all(is_cjk(t[0]) for t in ptoks)
+                if misses == 1 and last.colon and _garbled_word_of_phrase(tokens[i : i + n], ptoks):
+                    misses = 0
                 if misses and not cjk_slip:
                     if not _cjk_with_insertion(tokens, used, i, ptoks):
                         continue

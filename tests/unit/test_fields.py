@@ -349,3 +349,23 @@ def test_a_slashed_word_that_is_no_slip_of_the_label_is_no_label() -> None:
     p.text(200, 700, "Kund/ID:")
     p.text(800, 700, "C-1004")
     assert "customer" not in extract_fields(p.layout()).values
+
+
+def test_a_label_with_one_garbled_word_still_names_its_field() -> None:
+    """150 dpi bitonal: "Items delivered:" read "Items Giivered:"; the rows under it are the items."""
+    p = Page()
+    p.text(200, 600, "Items Giivered:")
+    p.text(200, 700, "PL-1200 Euro pallet 29")
+    p.text(200, 760, "CB-305 Cable ties 300 mm 74")
+    p.text(200, 900, "Received by:")
+    p.text(800, 900, "Sarah Hill")
+    found = extract_fields(p.layout())
+    assert [(row.sku, row.qty) for row in found.items] == [("PL-1200", 29), ("CB-305", 74)]
+
+
+def test_a_garbled_word_alone_is_no_label() -> None:
+    """One exact word and a colon are not enough when the other word is far from the label's."""
+    p = Page()
+    p.text(200, 600, "Items Glazed:")
+    p.text(200, 700, "PL-1200 Euro pallet 29")
+    assert not extract_fields(p.layout()).labels
