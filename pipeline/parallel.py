@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import multiprocessing as mp
 import os
@@ -21,7 +22,7 @@ from pipeline.ocr import OcrEngine, TesseractEngine
 from pipeline.reader import PageResult, read_page
 from pipeline.settings import Settings
 
-__all__ = ["FileRead", "read_pages"]
+__all__ = ["FilePages", "FileRead", "read_pages"]
 
 log = logging.getLogger(__name__)
 
@@ -70,25 +71,60 @@ def _read_page(source: SourceFile, number: int, date_order: str, now: datetime) 
 
 
 @dataclass(slots=True)
-class _File:
-    """One file of the run: its pages' readings as they come back, or the first error in page order."""
+class FilePages:
+    """One file whose pages are read in other processes: its pages' readings as they come back, or
+    the first error in page order. Pages are given out in page order (one put back goes first).
+
+    Shared with the watch service's reader pool (pipeline.service.pool).
+    """
 
     path: Path
     source: SourceFile | None
     error: DocumentError | None = None
     error_page: int = 0
     pages: dict[int, PageResult] = field(default_factory=dict)
-    fed: int = 0  # pages given to the pool
+    fed: int = 0  # pages given out: 1 to fed
     out: int = 0  # of those, not back yet
+    again: list[int] = field(default_factory=list)  # given out, but put back: to give out again (a heap)
 
     @classmethod
-    def opened(cls, path: Path, src: SourceFile | DocumentError) -> _File:
+    def opened(cls, path: Path, src: SourceFile | DocumentError) -> FilePages:
         return cls(path, src, None) if isinstance(src, SourceFile) else cls(path, None, src)
 
     @property
     def done(self) -> bool:
         """Every page given out is back, and no more will be: all were given, or the file failed."""
-        return self.out == 0 and (self.error is not None or self.source is None or self.fed == self.source.page_count)
+        return self.out == 0 and (self.error is not None or self.source is None or self.waiting == 0)
+
+    @property
+    def waiting(self) -> int:
+        """Pages not given out yet (none once the file failed)."""
+        if self.error is not None or self.source is None:
+            return 0
+        return self.source.page_count - self.fed + len(self.again)
+
+    def next_page(self) -> int | None:
+        """The number of the next page to give out (counted as out), or None: all were given, or the file failed."""
+        if not self.waiting:
+            return None
+        self.out += 1
+        if self.again:
+            return heapq.heappop(self.again)
+        self.fed += 1
+        return self.fed
+
+    def put_back(self, number: int) -> None:
+        """A page given out will not come back (its process died before it began it): give it out again."""
+        self.out -= 1
+        heapq.heappush(self.again, number)
+
+    def came_back(self, number: int, result: PageResult | DocumentError) -> None:
+        """A page given out is back: its reading, or why it cannot be read."""
+        self.out -= 1
+        if isinstance(result, DocumentError):
+            self.failed(number, result)
+        else:
+            self.pages[number] = result
 
     def failed(self, number: int, exc: DocumentError) -> None:
         # Reading in order would have stopped at the first failing page: its error is the file's.
@@ -102,13 +138,16 @@ class _File:
         return self.path, self.source, [self.pages[n] for n in range(1, self.source.page_count + 1)]
 
 
+_File = FilePages  # its name in this module's tests
+
+
 class _PageStream:
     """Pages of all the files fed to the pool in one flat stream; files handed back whole, in order."""
 
     def __init__(
         self,
         pool: ProcessPoolExecutor,
-        files: list[_File],
+        files: list[FilePages],
         date_order: str,
         now: Callable[[], datetime],
         on_pages: Callable[[int], None],
@@ -121,10 +160,8 @@ class _PageStream:
         self._on_pages = on_pages
         self._window = window
         # Lazy: a file that failed gives out no more pages (checked as each page comes up).
-        self._todo = (
-            (f, n) for f in files if f.source is not None for n in range(1, f.source.page_count + 1) if f.error is None
-        )
-        self._in_flight: dict[Future[tuple[PageResult, timing.Totals]], tuple[_File, int]] = {}
+        self._todo = ((f, n) for f in files for n in iter(f.next_page, None))
+        self._in_flight: dict[Future[tuple[PageResult, timing.Totals]], tuple[FilePages, int]] = {}
 
     def __iter__(self) -> Iterator[FileRead]:
         head = 0
@@ -152,23 +189,20 @@ class _PageStream:
             assert f.source is not None
             future = self._pool.submit(_read_page, f.source, number, self._date_order, self._now())
             self._in_flight[future] = (f, number)
-            f.fed += 1
-            f.out += 1
 
     def _collect(self, future: Future[tuple[PageResult, timing.Totals]]) -> None:
         f, number = self._in_flight[future]
         try:
             result, stages = future.result()  # a SetupError, or anything unexpected, stops the run
         except DocumentError as exc:
-            f.failed(number, exc)
+            f.came_back(number, exc)
         else:
             timing.add(stages)
-            f.pages[number] = result
+            f.came_back(number, result)
         del self._in_flight[future]
-        f.out -= 1
         self._on_pages(1)
 
-    def _hand_back(self, f: _File) -> FileRead:
+    def _hand_back(self, f: FilePages) -> FileRead:
         if f.source is not None:
             self._on_pages(f.source.page_count - f.fed)  # a failed file's pages never given out
         return f.read()
@@ -209,7 +243,7 @@ def read_pages(
         initializer=_start_reader,
         initargs=(settings.languages, logging.getLogger("pipeline").getEffectiveLevel(), stop),
     )
-    opened = [_File.opened(path, src) for path, src in files]
+    opened = [FilePages.opened(path, src) for path, src in files]
     stream = _PageStream(pool, opened, settings.date_order, now, on_pages, window=2 * workers)
     log.debug("reading the pages of %d file(s) in %d processes", len(opened), workers)
     try:

@@ -24,7 +24,7 @@ from pipeline.reader import PageResult, build_documents, read_page
 from pipeline.settings import Settings
 from pipeline.timing import stage
 
-__all__ = ["BATCH_SECONDS", "BATCH_SHEETS", "FileOutcome", "PageProgress", "Pipeline", "Read", "iter_inbox"]
+__all__ = ["BATCH_SECONDS", "BATCH_SHEETS", "FileOutcome", "PageProgress", "Pipeline", "Read", "documents", "iter_inbox"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,24 @@ BATCH_SECONDS = 30.0
 
 Read = tuple[SourceFile, list[ScanDoc]]  # a file read: what filing needs to know of it, and its documents
 PageProgress = Callable[[int, int], None]  # (pages just finished, pages in the whole run)
+
+
+def documents(src: SourceFile, pages: Iterable[PageResult], customers: CustomerList | None) -> list[ScanDoc]:
+    """Group a file's page readings, in page order, into documents, as a whole file read gives them.
+
+    Shared with the watch service's reader pool, which has a file's pages read in several processes.
+
+    Raises:
+        DocumentError: a page could not be read (from ``pages``), or every page is blank.
+    """
+    docs = build_documents(src.path, src.sha256, pages, customers)
+    if not docs:
+        raise Unreadable(
+            f"{src.path.name}: every page is blank; nothing to file",
+            reason=ReasonCode.NOTHING_TO_READ,
+            stage="read",
+        )
+    return docs
 
 
 def iter_inbox(inbox: Path) -> Iterator[Path]:
@@ -147,14 +165,7 @@ class Pipeline:
 
     def _documents(self, src: SourceFile, pages: Iterable[PageResult]) -> list[ScanDoc]:
         """Group a file's page readings into documents (raises DocumentError: a bad page, or all blank)."""
-        docs = build_documents(src.path, src.sha256, pages, self.customers)
-        if not docs:
-            raise Unreadable(
-                f"{src.path.name}: every page is blank; nothing to file",
-                reason=ReasonCode.NOTHING_TO_READ,
-                stage="read",
-            )
-        return docs
+        return documents(src, pages, self.customers)
 
     def _reads(self, paths: Sequence[Path], pages: PageProgress) -> Generator[tuple[Path, Read | DocumentError], None, None]:
         """Each file read (or why it cannot be filed), in the order given.

@@ -4,7 +4,7 @@
 
     watcher.py   which inbox files count, when a file is whole (settle), the watchdog observer
     journal.py   SQLite record of each file taken and each sheet filed: a restart resumes
-    pool.py      reader processes (one file each, OMP_THREAD_LIMIT=1); they never write
+    pool.py      reader processes (a file's pages spread over them, OMP_THREAD_LIMIT=1); they never write
     writer.py    the one writer: archive moves, the index, duplicates, quarantine, recovery
     loop.py      WatchService: the loop tying them together; SIGTERM/Ctrl-C stop it cleanly
     status.py    `signoff status`

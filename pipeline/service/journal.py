@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS errors(
     at TEXT NOT NULL,
     name TEXT,
     message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reading(
+    file_id INTEGER PRIMARY KEY REFERENCES files(id),  -- a file being read page by page
+    pages_read INTEGER NOT NULL,
+    pages_total INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs(
     id INTEGER PRIMARY KEY,
@@ -193,6 +198,7 @@ class Journal:
                 (os.getpid(), mode, _iso(now), _iso(now)),
             )
             self.run = int(cur.lastrowid or 0)
+            db.execute("DELETE FROM reading")  # an earlier run's, if it did not stop cleanly
             old = "SELECT id FROM files WHERE done_day < ?"
             db.execute(f"DELETE FROM sheets WHERE file_id IN ({old})", (cutoff,))
             db.execute(f"DELETE FROM planned WHERE file_id IN ({old})", (cutoff,))
@@ -201,13 +207,22 @@ class Journal:
             db.execute("DELETE FROM runs WHERE started_at < ? AND id <> ?", (cutoff, self.run))
         return self.run
 
-    def heartbeat(self) -> None:
+    def heartbeat(self, reading: Mapping[int, tuple[int, int]] | None = None) -> None:
+        """Mark the run as alive; with ``reading`` (file id -> pages read, pages in all), also say
+        how far the files being read page by page have got (`signoff status` shows it)."""
         with self._tx() as db:
             db.execute("UPDATE runs SET beat_at = ? WHERE id = ?", (_iso(_now()), self.run))
+            if reading is not None:
+                db.execute("DELETE FROM reading")
+                db.executemany(
+                    "INSERT INTO reading(file_id, pages_read, pages_total) VALUES (?, ?, ?)",
+                    [(fid, done, total) for fid, (done, total) in reading.items()],
+                )
 
     def end_run(self) -> None:
         with self._tx() as db:
             db.execute("UPDATE runs SET stopped_at = ? WHERE id = ?", (_iso(_now()), self.run))
+            db.execute("DELETE FROM reading")
 
     # -- one file --------------------------------------------------------------------------------
     def take(self, rel: Path, sha256: str | None, size: int, mtime_ns: int) -> Entry:
@@ -352,9 +367,17 @@ class Journal:
         names = [
             os.fsdecode(r[0]) for r in db.execute("SELECT path FROM files WHERE state IN ('reading', 'filing', 'indexed')")
         ]
+        try:
+            pages = db.execute(
+                "SELECT f.name, r.pages_read, r.pages_total FROM reading r JOIN files f ON f.id = r.file_id "
+                "WHERE f.state = 'reading' ORDER BY f.id"
+            ).fetchall()
+        except sqlite3.OperationalError:  # a journal no run of this version has opened yet
+            pages = []
         return {
             "in_flight": {k: int(v) for k, v in in_flight.items()},
             "in_flight_paths": names,
+            "reading": [{"name": n, "pages_read": int(r), "pages_total": int(t)} for n, r, t in pages],
             "filed_files": int(filed_files or 0),
             "filed_sheets": int(filed_sheets or 0),
             "last_error": {"at": err[0], "source": err[1], "message": err[2]} if err else None,

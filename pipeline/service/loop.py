@@ -241,7 +241,7 @@ class WatchService:
                 self._result(task, result)
             if clock() >= next_beat:
                 try:
-                    self.journal.heartbeat()
+                    self.journal.heartbeat(self.pool.progress())
                 except ArchiveUnwritable as exc:
                     log.debug("no heartbeat: %s", exc.message)
                 next_beat = clock() + HEARTBEAT

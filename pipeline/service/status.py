@@ -78,6 +78,8 @@ def build_status(settings: Settings, now: datetime | None = None) -> dict[str, A
         "oldest_waiting_seconds": round(time.time() - oldest) if oldest is not None else None,
         "in_flight": sum(by_state.values()),
         "in_flight_by_state": by_state,
+        # The files being read page by page, as of the service's last heartbeat (every 10 s).
+        "reading": counts.get("reading", []) if running else [],
         "filed_today": {"files": counts.get("filed_files", 0), "sheets": counts.get("filed_sheets", 0)},
         "quarantined": {"today": _count(quarantine / day, ".reason.json"), "total": _count(quarantine, ".reason.json")},
         "duplicates": {"today": _count(duplicates / day, ".duplicate.json"), "total": _count(duplicates, ".duplicate.json")},
@@ -113,12 +115,14 @@ def render_status(st: dict[str, Any]) -> str:
         flight += " (" + ", ".join(f"{k} {v}" for k, v in sorted(st["in_flight_by_state"].items())) + ")"
         if not svc["running"]:
             flight += ": interrupted; the next start resumes them"
+    reading = ", ".join(f"{r['name']} ({r['pages_read']} of {r['pages_total']} pages)" for r in st.get("reading", []))
     err = st["last_error"]
     last = "none" if not err else f"{err['at']} {printable(err['source'] or '')}: {err['message']}".strip()
     rows = [
         ("service", service),
         ("waiting", waiting),
         ("in flight", flight),
+        *([("reading", reading)] if reading else []),
         ("filed today", f"{st['filed_today']['files']} file(s), {st['filed_today']['sheets']} sheet(s)"),
         ("quarantined", f"{st['quarantined']['today']} today, {st['quarantined']['total']} in all"),
         ("duplicates", f"{st['duplicates']['today']} today, {st['duplicates']['total']} in all"),

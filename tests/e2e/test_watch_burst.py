@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slow, needs_tesseract]
 
 NOTES = 300
 FOLDERS = ("", "depot-1", "depot-2", "depot-3", "scanner-north", "scanner-south", "lager-gävle")
-# The service process only files and indexes; a reader reads one file at a time. Measured on the
+# The service process only files and indexes; a reader reads one page at a time. Measured on the
 # 2-core machine: about 100 MB for the service, 290-380 MB for a reader (a 200 dpi sheet is its
 # largest file). Generous bounds: what they catch is memory that grows with the files waiting.
 MAIN_PEAK_MB = 400
