@@ -120,17 +120,19 @@ def _run_files(
     from pipeline.views import echo_json, outcome_rows, progress, rows_table, stdout
 
     pipe = Pipeline(settings)
+    # Each file's outcome becomes its rows as it comes (JSON Lines go out at once), and is let go:
+    # a run of thousands of files holds only the table's rows.
+    rows: list[dict[str, Any]] = []
+    quarantined = 0
     with progress(None, "reading pages") as advance:
-        outcomes = pipe.process_many(paths, remove=remove, dry_run=dry_run, pages=lambda n, total: advance(n, total=total))
-    rows = outcome_rows(outcomes, settings.archive)
-    if as_json:
-        for row in rows:
-            echo_json(row)
-    elif rows:
+        for outcome in pipe.process_iter(paths, remove=remove, dry_run=dry_run, pages=lambda n, total: advance(n, total=total)):
+            quarantined += outcome.error is not None
+            for row in outcome_rows([outcome], settings.archive):
+                echo_json(row) if as_json else rows.append(row)
+    if rows:
         stdout().print(rows_table(rows))
-    else:
+    elif not as_json:
         click.echo("nothing to do: no files", err=True)
-    quarantined = sum(1 for o in outcomes if o.error is not None)
     ctx.exit(ExitCode.ATTENTION if quarantined else ExitCode.OK)
 
 

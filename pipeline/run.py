@@ -306,28 +306,39 @@ class Pipeline:
         return outcome
 
     def process_many(
+        self, paths: Sequence[Path], *, progress: Callable[[FileOutcome], None] | None = None, **options: Any
+    ) -> list[FileOutcome]:
+        """Read and file each file (`process_iter`, which takes the ``options``); every file's outcome,
+        in the order of ``paths``. ``progress`` is called with each outcome as it comes."""
+        outcomes = []
+        for outcome in self.process_iter(paths, **options):
+            outcomes.append(outcome)
+            if progress:
+                progress(outcome)
+        return outcomes
+
+    def process_iter(
         self,
         paths: Sequence[Path],
         *,
         remove: Callable[[Path], bool] = lambda p: True,
         dry_run: bool = False,
-        progress: Callable[[FileOutcome], None] | None = None,
         pages: PageProgress | None = None,
-    ) -> list[FileOutcome]:
+    ) -> Generator[FileOutcome, None, None]:
         """Read and file each file, indexing in batches (batch_sheets sheets or batch_seconds, whichever first).
 
         A file's original leaves the inbox only once every sheet of it is committed to the index.
-        ``self.workers`` processes read the pages; this one files each file, in the order given.
+        ``self.workers`` processes read the pages; this one files each file, in the order given, and
+        yields its outcome once it is filed (indexed at the next commit; the last one when the
+        generator ends). Nothing is kept here, so a run of thousands of files holds none of them.
 
         Args:
             paths: the files.
             remove: whether a file's original leaves once it is filed.
             dry_run: read the files and plan where they go; write nothing.
-            progress: called with each file's outcome, in the order of ``paths``.
             pages: called with (pages just finished, pages in the run): first (0, total) once every
                 file is opened, then as pages are read; a quarantined file's unread pages count too.
         """
-        outcomes = []
         try:
             if not dry_run:
                 self.index_unindexed()
@@ -335,15 +346,14 @@ class Pipeline:
             with contextlib.closing(self._reads(paths, pages or (lambda n, total: None))) as reads:
                 for path, read in reads:
                     outcome = self._file(path, read, remove=remove(path), dry_run=dry_run)
-                    outcomes.append(outcome)
                     if self._due():
                         self.commit()
-                    if progress:
-                        progress(outcome)
+                    yield outcome
             self.commit()
         except BaseException:
-            # Interrupted (Ctrl-C, a setup error): what was filed becomes searchable and its
-            # originals leave, so the next run does not read them again; the first error is the one raised.
+            # Interrupted (Ctrl-C, a setup error, the caller stopped): what was filed becomes
+            # searchable and its originals leave, so the next run does not read them again; the
+            # first error is the one raised.
             try:
                 self.commit()
             except (PipelineError, OSError) as exc:
@@ -351,4 +361,3 @@ class Pipeline:
             raise
         finally:
             self.close()
-        return outcomes

@@ -148,3 +148,18 @@ def test_a_live_runs_note_is_left_alone(settings: Settings) -> None:
     notes.close()
     assert not list(pending_dir(settings.index_dir).iterdir())
     assert os.path.isdir(pending_dir(settings.index_dir))
+
+
+def test_outcomes_come_as_files_are_filed_and_a_caller_who_stops_leaves_nothing_half_done(settings: Settings) -> None:
+    """GIVEN three scans, processed through process_iter (what `signoff process` uses, keeping nothing)
+    WHEN the caller takes the first outcome and stops
+    THEN the first file was filed before the second was read; stopping indexes it and lets its
+    original go, and the other two stay in the inbox, not filed."""
+    files = scans(settings, "DN-1", "DN-2", "DN-3")
+    gen = make_pipeline(settings, batch_sheets=50, batch_seconds=3600).process_iter(files)
+    first = next(gen)
+    assert first.source == files[0] and [f.doc.delivery_number for f in first.filed] == ["DN-1"]
+    assert filed(settings) == ["DN-1"]
+    gen.close()
+    assert indexed(settings) == {"DN-1"}
+    assert [f.exists() for f in files] == [False, True, True]
