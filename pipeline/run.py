@@ -135,13 +135,21 @@ class Pipeline:
         """Read a file into documents, with what filing needs to know of the file (raises DocumentError)."""
         return self._read(path)
 
+    def open(self, path: Path) -> SourceFile:
+        """Check a file and count its pages, to read at the configured resolution (raises DocumentError)."""
+        return open_source(path, self.settings.dpi)
+
+    def read_one(self, src: SourceFile, number: int) -> PageResult:
+        """Rasterise and read page ``number`` (1-based) of an opened file (raises DocumentError)."""
+        return read_page(src.page(number), self.engine, self.settings.date_order, self._naive_now())
+
     def _read(self, path: Path) -> Read:
-        src = open_source(path, self.settings.dpi)
+        src = self.open(path)
         return src, self._documents(src, self._pages(src))
 
     def _open(self, path: Path) -> SourceFile | DocumentError:
         try:
-            return open_source(path, self.settings.dpi)
+            return self.open(path)
         except DocumentError as exc:
             return exc
 

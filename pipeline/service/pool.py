@@ -23,9 +23,9 @@ from typing import Any, NamedTuple, Protocol, Union, runtime_checkable
 from pipeline.classify import CustomerList, load_customers
 from pipeline.document import ScanDoc
 from pipeline.errors import DocumentError, SetupError
-from pipeline.ingest import SourceFile, open_source
+from pipeline.ingest import SourceFile
 from pipeline.parallel import FilePages
-from pipeline.reader import PageResult, read_page
+from pipeline.reader import PageResult
 from pipeline.run import Pipeline, documents
 from pipeline.service.journal import printable
 from pipeline.settings import Settings
@@ -123,11 +123,10 @@ class PipelineReader:
         return Read(src.kind, src.sha256, docs)
 
     def open(self, path: Path) -> SourceFile:
-        return open_source(path, self.pipe.settings.dpi)
+        return self.pipe.open(path)
 
     def page(self, source: SourceFile, number: int) -> PageResult:
-        now = self.pipe.now().replace(tzinfo=None)  # a page's dates carry no time zone
-        return read_page(source.page(number), self.pipe.engine, self.pipe.settings.date_order, now)
+        return self.pipe.read_one(source, number)
 
 
 def pipeline_reader(settings: Settings) -> PipelineReader:
