@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from pipeline.layout import Box
+from pipeline.masks import runs, without_dust
 
 __all__ = ["InkReading", "find_ruled_box", "find_ruled_boxes", "has_writing_line", "measure_ink", "rule_mask"]
 
@@ -16,89 +16,11 @@ INK = 140
 RULE_INK = 185
 
 
-def dense_cover(mask: np.ndarray, length: int, density: float, axis: int = 1) -> np.ndarray:
-    """True where a pixel lies in a window of `length` pixels along `axis` that is at least
-    `density` ink (the pixel itself may be blank)."""
-    if length <= 1 or mask.shape[axis] < length:
-        return np.zeros(mask.shape, dtype=bool)
-    if axis == 0:  # columns are rows of the transposed mask (OpenCV transposes a page in 1 ms)
-        return cv2.transpose(_u8(dense_cover(cv2.transpose(_u8(mask)).view(bool), length, density))).view(bool)
-    ink = _u8(mask)
-    need = int(density * length)
-    out = np.zeros(mask.shape, dtype=bool)
-    # Only a row holding `need` ink pixels can hold a full window: on a page that is a fifth of
-    # the rows or fewer, so the box filters run on those rows alone.
-    rows = np.flatnonzero(_row_sums(ink) >= need)
-    if len(rows) == 0:
-        return out
-    # 16-bit sums: a window never holds more than `length` (< 65536) pixels, and they are exact.
-    counts = cv2.boxFilter(ink[rows], cv2.CV_16U, (length, 1), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    full = (counts >= need).view(np.uint8)
-    hit = np.flatnonzero(_row_sums(full))  # the rows that do hold one: fewer again
-    if len(hit) == 0:
-        return out
-    # Each full window covers `length` pixels around its centre (for an even length one pixel
-    # further on than the box filter counted them). Summing the full windows over the same box
-    # marks the pixels that dilating with the box would, in a third of the time on a long kernel.
-    cover = cv2.boxFilter(full[hit], cv2.CV_16U, (length, 1), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    out[rows[hit]] = cover > 0
-    return out
-
-
-def _row_sums(img: np.ndarray) -> np.ndarray:
-    """The sum of each row of an 8-bit image."""
-    return cv2.reduce(img, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
-
-
-def _u8(mask: np.ndarray) -> np.ndarray:
-    """A boolean mask as the 0/1 bytes OpenCV takes, without a copy."""
-    return np.asarray(mask, dtype=bool).view(np.uint8)
-
-
-def _components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """The 8-connected blobs of `mask`: their number (the background is blob 0), the label of each
-    pixel and OpenCV's stats (left, top, width, height, area) per blob.
-
-    Labels are 16-bit when there are fewer than 65535 blobs: OpenCV then labels a 300 dpi page and
-    measures its blobs three times faster (18 ms against 60). A page of noise needs 32 bits.
-    """
-    try:
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(_u8(mask), connectivity=8, ltype=cv2.CV_16U)
-    except cv2.error:  # too many blobs for 16-bit labels
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(_u8(mask), connectivity=8, ltype=cv2.CV_32S)
-    return n, labels, stats
-
-
-def _per_blob(table: np.ndarray, labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
-    """`table[labels]`: each pixel gets its blob's entry (0 where the table holds none).
-
-    Looked up only inside the box around the blobs with an entry: a lookup over the whole label
-    image costs 12 ms at 300 dpi, and the blobs wanted (a signature, a dashed rule) are often few.
-    """
-    out = np.zeros(labels.shape, dtype=table.dtype)
-    ids = np.flatnonzero(table)
-    if len(ids) == 0:
-        return out
-    left, top = stats[ids, cv2.CC_STAT_LEFT], stats[ids, cv2.CC_STAT_TOP]
-    x0, y0 = left.min(), top.min()
-    x1, y1 = (left + stats[ids, cv2.CC_STAT_WIDTH]).max(), (top + stats[ids, cv2.CC_STAT_HEIGHT]).max()
-    out[y0:y1, x0:x1] = table[labels[y0:y1, x0:x1]]
-    return out
-
-
-def _runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
-    """True where a pixel lies on a straight run of at least `length` ink pixels along `axis`.
-
-    A run is accepted with up to 5% gaps so that a scanned, slightly broken rule still counts.
-    """
-    return dense_cover(mask, length, 0.95, axis) & mask
-
-
 def rule_mask(mask: np.ndarray, unit: float) -> np.ndarray:
     """Pixels that belong to long straight horizontal or vertical rules (box borders, underlines)."""
     h_len = max(8, int(3.0 * unit))
     v_len = max(8, int(2.0 * unit))
-    rules = _runs(mask, h_len, axis=1) | _runs(mask, v_len, axis=0)
+    rules = runs(mask, h_len, axis=1) | runs(mask, v_len, axis=0)
     # Thicken by one pixel: antialiased rule edges would otherwise be left behind as "ink".
     grown = rules.copy()
     grown[1:, :] |= rules[:-1, :]
@@ -113,7 +35,7 @@ def has_writing_line(grey: np.ndarray, region: Box, unit: float) -> bool:
     x0, y0, x1, y1 = _clip(region, grey.shape)
     if x1 - x0 < 4 * unit or y1 <= y0:
         return False
-    return bool(_runs(grey[y0:y1, x0:x1] < RULE_INK, int(4 * unit), axis=1).any())
+    return bool(runs(grey[y0:y1, x0:x1] < RULE_INK, int(4 * unit), axis=1).any())
 
 
 def _clip(box: Box, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -149,8 +71,8 @@ def find_ruled_boxes(grey: np.ndarray, window: Box, unit: float) -> list[Box]:
     mask = grey[y0:y1, x0:x1] < RULE_INK
     min_w = int(5 * unit)
     min_h = int(2.0 * unit)
-    horiz = _runs(mask, min_w, axis=1)
-    vert = _runs(mask, min_h, axis=0)
+    horiz = runs(mask, min_w, axis=1)
+    vert = runs(mask, min_h, axis=0)
     rows = np.flatnonzero(horiz.sum(axis=1) >= min_w)
     cols = np.flatnonzero(vert.sum(axis=0) >= min_h)
     if len(rows) < 2 or len(cols) < 2:
@@ -202,17 +124,6 @@ class InkReading:
         return self.pixels > 0 and self.fraction >= 0.002 and self.extent >= 1.0
 
 
-def _without_dust(mask: np.ndarray, size: int, flat: int = 0) -> np.ndarray:
-    """`mask` without the connected blobs under `size` pixels both wide and high, or under `flat` high."""
-    n, labels, stats = _components(mask)
-    if n <= 1:
-        return mask
-    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-    keep = ((w >= size) | (h >= size)) & (h >= flat)
-    keep[0] = False
-    return _per_blob(keep, labels, stats)
-
-
 def measure_ink(grey: np.ndarray, region: Box, unit: float, exclude: Iterable[Box] = ()) -> InkReading:
     """How much ink lies in `region`, not counting rules, excluded boxes (printed words) or specks."""
     x0, y0, x1, y1 = _clip(region, grey.shape)
@@ -226,7 +137,7 @@ def measure_ink(grey: np.ndarray, region: Box, unit: float, exclude: Iterable[Bo
     # Drop dust and specks: a blob smaller than 0.4 text height each way (about a millimetre and
     # a half) is not a stroke; nor is a flat sliver a fifth of a text height high, what a
     # bitonal scan leaves of a rule's frayed edge once the rule itself is taken away.
-    mask = _without_dust(mask, max(3, round(0.4 * unit)), max(2, round(0.2 * unit)))
+    mask = without_dust(mask, max(3, round(0.4 * unit)), max(2, round(0.2 * unit)))
     pixels = int(mask.sum())
     if pixels == 0:
         return InkReading(0.0, 0.0, 0)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.ink import _components, _per_blob, _runs, _without_dust, dense_cover
+from pipeline.masks import components, dense_cover, per_blob, runs, without_dust
 
 __all__ = ["clean_for_ocr", "deskew", "is_blank"]
 
@@ -31,7 +31,7 @@ def is_blank(img: Image.Image, dpi: int) -> bool:
     beside letters that are larger. What remains is counted in 50 dpi cells; bleed-through from
     the other side is far lighter than ink and never counts.
     """
-    ink = _without_dust(_grey(img) < 150, max(2, round(dpi / 25.4)))  # 1 mm; shared with the ink measurements
+    ink = without_dust(_grey(img) < 150, max(2, round(dpi / 25.4)))  # 1 mm; shared with the ink measurements
     cells_img = Image.fromarray(ink.view(np.uint8) * 255)
     scale = min(1.0, 50 / max(dpi, 1))
     if scale < 1.0:
@@ -104,7 +104,7 @@ def _grow(mask: np.ndarray, px: int = 2) -> np.ndarray:
 
 def _rules(mask: np.ndarray, dpi: int) -> tuple[np.ndarray, np.ndarray]:
     """Horizontal rules (half an inch or longer) and vertical ones (0.3 inch or longer)."""
-    return _runs(mask, max(20, int(0.5 * dpi)), axis=1), _runs(mask, max(12, int(0.3 * dpi)), axis=0)
+    return runs(mask, max(20, int(0.5 * dpi)), axis=1), runs(mask, max(12, int(0.3 * dpi)), axis=0)
 
 
 def _broken_rules(labels: np.ndarray, stats: np.ndarray, dpi: int) -> np.ndarray:
@@ -147,7 +147,7 @@ def _broken_rules(labels: np.ndarray, stats: np.ndarray, dpi: int) -> np.ndarray
         hit = np.zeros(len(w), dtype=bool)
         hit[part[cover]] = True
         keep |= hit & small
-    return _per_blob(keep, labels, stats)
+    return per_blob(keep, labels, stats)
 
 
 def _line_bound(counted: np.ndarray, start: np.ndarray, across: np.ndarray, along: np.ndarray, lines: int) -> np.ndarray:
@@ -175,7 +175,7 @@ def clean_for_ocr(img: Image.Image, dpi: int) -> Image.Image:
     grey = _grey(img).copy()
     mask = grey < 160
     horizontal, vertical = _rules(mask, dpi)
-    n, labels, stats = _components(mask & ~_grow(horizontal))
+    n, labels, stats = components(mask & ~_grow(horizontal))
     if n > 1:
         w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
         big = (h > 0.5 * dpi) | (w > 1.0 * dpi)
@@ -183,7 +183,7 @@ def clean_for_ocr(img: Image.Image, dpi: int) -> Image.Image:
         if big.any():
             # Take the blob's grey halo and its stray bits (an i-dot, a t-bar) with it: left
             # behind, their ghost still made tesseract drop the label beside the signature.
-            gone = _per_blob(big, labels, stats).view(np.uint8)
+            gone = per_blob(big, labels, stats).view(np.uint8)
             reach = max(3, int(0.05 * dpi)) | 1
             grey[cv2.dilate(gone, np.ones((reach, reach), np.uint8)).view(bool)] = 255
     grey[_grow(horizontal | vertical)] = 255
@@ -192,7 +192,7 @@ def clean_for_ocr(img: Image.Image, dpi: int) -> Image.Image:
     cv2.max(grey, cv2.threshold(grey, 169, 255, cv2.THRESH_BINARY)[1], dst=grey)  # 170 and lighter: 255
     # What is left of rules that were never one stroke (dashed, dotted, or broken by the scan)
     # stands apart only now that the solid rules, and the blobs they touched, are gone.
-    n, labels, stats = _components(grey < 160)
+    n, labels, stats = components(grey < 160)
     if n > 1:
         broken = _broken_rules(labels, stats, dpi)
         if broken.any():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.ink import dense_cover
+from pipeline.masks import dense_cover
 from pipeline.preprocess import clean_for_ocr, deskew, is_blank
 
 
