@@ -194,6 +194,16 @@ def _find(text: str, date_order: str) -> ParsedTime | None:
     )
 
 
+_CLOCK = re.compile(r"(?<!\d)([01]?\d|2[0-3])\s*[:时]\s*([0-5]\d)(?!\d)")
+
+
+def clock_time(text: str) -> tuple[int, int] | None:
+    """The first clock time written with a colon in `text` (hour, minute), with or without a date
+    beside it; "09.14" is more likely a date's month and day than a time."""
+    tm = _CLOCK.search(_fix_ocr_digits(text))
+    return (int(tm[1]), int(tm[2])) if tm else None
+
+
 def is_plausible(value: datetime, now: datetime | None = None, max_age_days: int = 730) -> bool:
     """A receipt time cannot be in the future, nor years before the scan."""
     now = now or datetime.now()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipeline.dates import find_datetime
 from pipeline.document import Word
 from pipeline.labels import COLUMN_LABELS, FIELD_LABELS
 from pipeline.layout import Box, LabelHit, Layout, Line, find_labels, tokenize
@@ -50,6 +51,7 @@ class ItemRow:
     qty_box: Box | None = None  # where the quantity should be, for a second look
     sku_box: Box | None = None  # where the SKU's words are
     sku_sure: bool = True  # tesseract was sure of them (the reader reads unsure ones again)
+    qty_sure: bool = True  # likewise the quantity's words: "22 st" read unsure as "228" is read again
 
 
 @dataclass(slots=True)
@@ -101,7 +103,7 @@ def _next_label_start(hits_on_line: list[LabelHit], after: LabelHit) -> float | 
     return min(starts) if starts else None
 
 
-def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: int) -> ValueRegion:
+def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: int, prefer_below: bool = False) -> ValueRegion:
     unit = layout.unit
     line = layout.lines[hit.line]
     same_line_hits = [h for h in hits if h.line == hit.line and h is not hit]
@@ -149,7 +151,7 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
         # A speck or two read unsure beside a label whose value is printed under it ("Ship to: my"
         # over the name): the line below is the value. Otherwise the right is.
         weak = sum(c.isalnum() for w in right for c in w.text) <= 3 and sum(w.conf for w in right) / len(right) < 50
-        if not weak or len(lines) > 1:
+        if (not weak or len(lines) > 1) and not prefer_below:
             return right_value
     else:
         right_value = None
@@ -197,6 +199,8 @@ def _value_for(layout: Layout, hit: LabelHit, hits: list[LabelHit], max_lines: i
             w = nxt.words[i]
             if (li, i) in label_starts:
                 break
+            if not ws and _NOISE.match(w.text):
+                continue  # a speck before the value, read as punctuation: not where it starts
             if ws and w.left - ws[-1].right > 3.0 * unit:
                 break
             ws.append(w)
@@ -241,17 +245,64 @@ def extract_fields(layout: Layout) -> PageFields:
         hit = _best_hit(hits, name)
         if hit is not None:
             out.values[name] = _value_for(layout, hit, hits, max_lines)
+    time = out.values.get("time")
+    if time is None and (found := _time_by_its_value(layout, hits)) is not None:
+        out.labels.append(found.label)
+        out.values["time"] = found
+    elif time is not None and time.direction == "right" and not _has_date(time.text):
+        # A speck read as a character right of the label ("签收时间: 机") with the date printed
+        # under it: the date is the value.
+        below = _value_for(layout, time.label, hits, _MAX_LINES["time"], prefer_below=True)
+        if below.direction == "below" and _has_date(below.text):
+            out.values["time"] = below
     if header_line is not None:
         out.table_header = layout.lines[header_line].box
         out.items, out.table_rows_seen = _read_table(layout, header_line, columns, hits)
     else:
         label = _best_hit(hits, "items")
         if label is not None:
-            out.items = _read_headerless(layout, label, hits)
+            out.items = _read_headerless(layout, label.line + 1, hits)
             out.table_rows_seen = len(out.items)
             if out.items:
                 out.table_header = layout.lines[label.line].box
+        elif (first := _first_shaped_rows(layout, hits)) is not None:
+            # No label and no heads: the rows alone. No table header is claimed, so an invoice's
+            # article lines never make a page look more like a sign-off sheet.
+            out.items = _read_headerless(layout, first, hits)
+            out.table_rows_seen = len(out.items)
     return out
+
+
+def _has_date(text: str) -> bool:
+    """Whether a date can be read in `text`, in either order of day and month."""
+    return any(find_datetime(text, order) is not None for order in ("DMY", "MDY"))
+
+
+_CJK_TIME_CHARS = frozenset(ch for phrase in FIELD_LABELS["time"] for ch in phrase if is_cjk(ch))
+
+
+def _time_by_its_value(layout: Layout, hits: list[LabelHit]) -> ValueRegion | None:
+    """A Chinese time label with a character misread ("日其:" or "日斯:" for 日期) that no other rule
+    can name: two to four characters and a colon at the start of a line, one of them a time
+    label's, with a date right of or under it. The date is what makes it the time label; a
+    garbled label without one stays unknown."""
+    label_lines = {h.line for h in hits}
+    for li, line in enumerate(layout.lines):
+        if li in label_lines:
+            continue
+        tokens = tokenize(line.words)
+        end = next((k for k, t in enumerate(tokens[:4]) if t.colon), None)
+        if end is None or not 2 <= end + 1 <= 4:
+            continue
+        head = tokens[: end + 1]
+        if not all(len(t.text) == 1 and is_cjk(t.text) for t in head) or not any(t.text in _CJK_TIME_CHARS for t in head):
+            continue
+        words = line.words[head[0].word : head[-1].word + 1]
+        hit = LabelHit("time", "".join(t.text for t in head), li, head[0].word, head[-1].word, Box.around(words), True)
+        value = _value_for(layout, hit, hits, _MAX_LINES["time"])
+        if value.words and _has_date(value.text):
+            return value
+    return None
 
 
 def _find_table_header(layout: Layout) -> tuple[int | None, list[tuple[str, float, float]]]:
@@ -313,53 +364,84 @@ def _weight(text: str) -> int:
 _SKU_SHAPE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9][A-Za-z0-9\-/.]{1,30}$")
 
 
-def _read_headerless(layout: Layout, label: LabelHit, hits: list[LabelHit]) -> list[ItemRow]:
-    """Item lines under an items label whose column heads could not be read.
+def _read_headerless(layout: Layout, first: int, hits: list[LabelHit]) -> list[ItemRow]:
+    """Item lines from line `first` on, read by their shape where the column heads were not read.
 
     Each line holding a SKU-shaped word and a quantity at one end (first or last, with or without
-    a unit) is a row; the words between are its description. Reading stops at the next field
-    label or a wide gap.
+    a unit) is a row; the words between are its description. Reading stops at a field label or a
+    wide gap.
     """
     unit = layout.unit
-    label_lines = {h.line for h in hits if h.colon and h.line != label.line}
+    label_lines = {h.line for h in hits if h.colon}
     rows: list[ItemRow] = []
-    prev_bottom = layout.lines[label.line].bottom
-    for li in range(label.line + 1, len(layout.lines)):
+    prev_bottom = layout.lines[first - 1].bottom if first else layout.lines[first].top
+    for li in range(first, len(layout.lines)):
         line = layout.lines[li]
         if line.top - prev_bottom > 3.2 * unit or li in label_lines:
             break
         words = _clean(line.words)
         if words:
             prev_bottom = line.bottom  # an unread column head or a stray line is still inside the table
-        sku_at = next((i for i, w in enumerate(words) if _SKU_SHAPE.match(w.text)), None)
-        if sku_at is None and words and re.fullmatch(r"[A-Z][A-Z0-9\-/.]{2,30}", words[0].text):
-            sku_at = 0  # a code at the start of the line with a digit misread as a letter ("PTSL")
-        if sku_at is None or len(words) < 2:
-            continue
-        rest = words[:sku_at] + words[sku_at + 1 :]
-        qty_words: list[Word] = []
-        qty = qunit = None
-        for cand in (rest[-2:], rest[-1:], rest[:2], rest[:1]):
-            # Two words are a number and its unit ("12 st"), never two numbers ("x 40 27").
-            if not cand or (len(cand) == 2 and any(c.isdigit() for c in cand[1].text)):
-                continue
-            q, u = parse_qty(" ".join(w.text for w in cand))
-            if q is not None:
-                qty, qunit, qty_words = q, u, cand
-                break
-        if qty is None:
-            continue
-        desc_words = [w for w in rest if w not in qty_words]
-        sku = tidy_sku(words[sku_at].text)
-        used = [words[sku_at], *qty_words, *desc_words]
-        conf = sum(w.conf for w in used) / len(used)
-        qb = Box.around(qty_words)
-        qty_box = Box(qb.left - 0.5 * unit, line.top - 0.4 * unit, qb.right + 1.0 * unit, line.bottom + 0.4 * unit)
-        b = Box.around([words[sku_at]])
-        sku_box = Box(b.left - 0.4 * unit, b.top - 0.4 * unit, b.right + 0.6 * unit, b.bottom + 0.4 * unit)
-        sure = words[sku_at].conf >= 75 and bool(_SKU_SHAPE.match(words[sku_at].text))
-        rows.append(ItemRow(sku, _join(desc_words) or None, qty, qunit, conf, qty_box, sku_box, sure))
+        row = _shaped_row(words, line, unit)
+        if row is not None:
+            rows.append(row)
     return rows
+
+
+def _shaped_row(words: list[Word], line: Line, unit: float) -> ItemRow | None:
+    """A line read as an item row by its shape: a SKU-shaped word and a quantity at one end."""
+    sku_at = next((i for i, w in enumerate(words) if _SKU_SHAPE.match(w.text)), None)
+    if sku_at is None and words and re.fullmatch(r"[A-Z][A-Z0-9\-/.]{2,30}", words[0].text):
+        sku_at = 0  # a code at the start of the line with a digit misread as a letter ("PTSL")
+    if sku_at is None or len(words) < 2:
+        return None
+    rest = words[:sku_at] + words[sku_at + 1 :]
+    qty_words: list[Word] = []
+    qty = qunit = None
+    for cand in (rest[-2:], rest[-1:], rest[:2], rest[:1]):
+        # Two words are a number and its unit ("12 st"), never two numbers ("x 40 27").
+        if not cand or (len(cand) == 2 and any(c.isdigit() for c in cand[1].text)):
+            continue
+        q, u = parse_qty(" ".join(w.text for w in cand))
+        if q is not None:
+            qty, qunit, qty_words = q, u, cand
+            break
+    if qty is None:
+        return None
+    desc_words = [w for w in rest if w not in qty_words]
+    sku = tidy_sku(words[sku_at].text)
+    used = [words[sku_at], *qty_words, *desc_words]
+    conf = sum(w.conf for w in used) / len(used)
+    qb = Box.around(qty_words)
+    qty_box = Box(qb.left - 0.5 * unit, line.top - 0.4 * unit, qb.right + 1.0 * unit, line.bottom + 0.4 * unit)
+    b = Box.around([words[sku_at]])
+    sku_box = Box(b.left - 0.4 * unit, b.top - 0.4 * unit, b.right + 0.6 * unit, b.bottom + 0.4 * unit)
+    sure = words[sku_at].conf >= 75 and bool(_SKU_SHAPE.match(words[sku_at].text))
+    return ItemRow(sku, _join(desc_words) or None, qty, qunit, conf, qty_box, sku_box, sure, _sure(qty_words))
+
+
+def _first_shaped_rows(layout: Layout, hits: list[LabelHit]) -> int | None:
+    """Where item rows start on a page whose table has neither its label nor its column heads read
+    (a 150 dpi Chinese sheet's "货品明细" and "品名" both garbled): the first of two lines in a row,
+    neither a field label's, that read as item rows by their shape. One such line alone (an address
+    with a postcode and a house number) is not a table."""
+    label_lines = {h.line for h in hits}
+    unit = layout.unit
+    shaped = [
+        li not in label_lines and _shaped_row(_clean(line.words), line, unit) is not None
+        for li, line in enumerate(layout.lines)
+    ]
+    for li in range(len(layout.lines) - 1):
+        if not shaped[li]:
+            continue
+        for nxt in range(li + 1, len(layout.lines)):
+            if layout.lines[nxt].top - layout.lines[nxt - 1].bottom > 3.2 * unit:
+                break
+            if _clean(layout.lines[nxt].words):
+                if shaped[nxt]:
+                    return li
+                break
+    return None
 
 
 def _split_sku_cell(cells: dict[str, list[Word]]) -> None:
@@ -373,19 +455,31 @@ def _split_sku_cell(cells: dict[str, list[Word]]) -> None:
         cells["sku"] = words[:1]
 
 
+def _sure(words: list[Word]) -> bool:
+    """Tesseract was sure of every word of a quantity cell (a unit read into the number, "22 st" as
+    "228", comes out unsure)."""
+    return all(w.conf >= QTY_SURE for w in words)
+
+
+QTY_SURE = 60
 _QTY = re.compile(r"^(\d{1,6})\s*([^\d\s]{1,6})?$")
+
+
+def _digit_letters(word: str) -> str:
+    """A word's O and l read for the 0 and 1 they are beside digits ("1O" is 10, "l2" is 12)."""
+    word = re.sub(r"(?<=\d)[Oo]|^[Oo](?=\d)", "0", word)
+    return re.sub(r"(?<=\d)[lI|]|^[lI|](?=\d)", "1", word)
 
 
 def parse_qty(text: str, cell: bool = False) -> tuple[int | None, str | None]:
     """A quantity and its unit ("12 pcs", "3 st", "5 件"). With `cell`, the text is known to be
     the quantity column's cell, so ones read as letters are taken for ones."""
-    t = text.strip().replace(" ", "")
+    # O and l are taken for digits within one word only: "8 oe" is 8 and a smudged unit, not 80.
+    t = "".join(_digit_letters(part) for part in text.split())
     if cell:
         t = re.sub(r"^[^\w]+(?=\d)", "", t)  # a speck before the number ("'8st", ".18")
         t = re.sub(r"[^\w]+$", "", t)  # or after it ("ll.")
         t = re.sub(r"^[ti](?=\d)", "1", t)  # "t0" for 10
-    t = re.sub(r"(?<=\d)[Oo]|^[Oo](?=\d)", "0", t)
-    t = re.sub(r"(?<=\d)[lI|]|^[lI|](?=\d)", "1", t)
     if cell and not any(c.isdigit() for c in t):
         # "11 m" read "lim" or "iim": thin ones at 150 dpi come out as l, i or I. Two or more of
         # them before a unit (or alone) are the number; a single one could be a stray mark.
@@ -464,5 +558,5 @@ def _read_table(
             b = Box.around(sku_words)
             sku_box = Box(b.left - 0.4 * unit, b.top - 0.4 * unit, b.right + 0.6 * unit, b.bottom + 0.4 * unit)
         sure = bool(sku_words) and min(w.conf for w in sku_words) >= 75
-        rows.append(ItemRow(sku, desc, qty, qunit, conf, qty_box, sku_box, sure))
+        rows.append(ItemRow(sku, desc, qty, qunit, conf, qty_box, sku_box, sure, _sure(cells.get("qty", []))))
     return rows, seen

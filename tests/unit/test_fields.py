@@ -369,3 +369,84 @@ def test_a_garbled_word_alone_is_no_label() -> None:
     p.text(200, 600, "Items Glazed:")
     p.text(200, 700, "PL-1200 Euro pallet 29")
     assert not extract_fields(p.layout()).labels
+
+
+def test_item_rows_are_found_by_their_shape_when_neither_label_nor_heads_were_read() -> None:
+    """A 150 dpi Chinese sheet with "货品明细" and its column heads garbled: the rows alone."""
+    p = form(
+        (200, 300, "收货单位:"),
+        (200, 360, "北京闪城建材有限公司"),
+        (200, 430, "北京市朝阳区建国路 99 号"),
+        (200, 500, "全品明明:"),
+        (230, 580, "货续 厚名 ”数量"),
+        (230, 650, "CB-305 扎带 300mm 3 箱"),
+        (230, 720, "PL-1200 欧标托盘 8 件"),
+        (230, 790, "SW-500 缠绕膜 500mm 238"),
+        (200, 900, "签收时间:"),
+        (200, 960, "2026 年 10 月 4 日 08:11"),
+    )
+    found = extract_fields(p.layout())
+    assert _rows(found) == [("CB-305", 3), ("PL-1200", 8), ("SW-500", 238)]
+    assert found.table_header is None  # rows alone never make a page look more like a sheet
+
+
+def test_one_line_shaped_like_an_item_row_is_no_table() -> None:
+    """An address line with a code-like postcode and a number is not an item table."""
+    p = form(
+        (200, 300, "Unit 9, Dockside Road, Hull HU9 1TY Tel 01482 555 210"),
+        (200, 500, "Customer:"),
+        (800, 500, "Nordic Timber AB"),
+    )
+    assert extract_fields(p.layout()).items == []
+
+
+def test_letters_are_digits_only_inside_the_quantitys_own_word() -> None:
+    """ "8 oe" is 8 and a smudged unit, not 80; "23 |" is 23 beside a rule, not 231."""
+    assert parse_qty("8 oe", cell=True) == (8, "oe")
+    assert parse_qty("23 |", cell=True) == (23, None)
+    assert parse_qty("1O", cell=True) == (10, None) and parse_qty("l2 st") == (12, "st")
+
+
+def test_an_unsure_quantity_is_marked_for_a_second_look() -> None:
+    """ "22 st" read "228" with no confidence: the reader reads the cell again (see reader.py)."""
+    p = form(
+        (230, 580, "Artikel"),
+        (600, 580, "Benämning"),
+        (1900, 580, "Antal"),
+        (230, 650, "PL-1200"),
+        (600, 650, "EUR-pall"),
+        (230, 720, "HD-7731"),
+        (600, 720, "Dörrgångjärn"),
+        (1900, 720, "45"),
+    )
+    p.words.append(Word("228", 1900, 650, 66, H, 0.0, p.line + 1))
+    rows = extract_fields(p.layout()).items
+    assert [(r.sku, r.qty, r.qty_sure) for r in rows] == [("PL-1200", 228, False), ("HD-7731", 45, True)]
+
+
+@pytest.mark.parametrize("label", ["日其:", "日斯:"])
+def test_a_garbled_chinese_time_label_is_known_by_the_date_beside_it(label: str) -> None:
+    p = form((200, 500, "收货单位:"), (200, 560, "深圳华南电子有限公司"), (200, 700, f"{label} 2026-09-04 13:22"))
+    found = extract_fields(p.layout())
+    assert found.values["time"].text == "2026-09-04 13:22"
+    assert "time" in {h.field for h in found.labels}
+
+
+def test_a_garbled_chinese_label_without_a_date_is_no_time_label() -> None:
+    p = form((200, 500, "收货单位:"), (200, 560, "深圳华南电子有限公司"), (200, 700, "日其: 刘洋"))
+    assert "time" not in extract_fields(p.layout()).values
+
+
+def test_a_speck_right_of_the_time_label_does_not_hide_the_date_under_it() -> None:
+    p = form((200, 500, "收货单位:"), (200, 560, "北京闪城建材有限公司"), (200, 700, "签收时间: ， 机"), (200, 770, "2026 年 10 月 4 日 08:11"))
+    assert extract_fields(p.layout()).values["time"].text == "2026 年 10 月 4 日 08:11"
+    q = form((200, 700, "签收时间: 机"), (200, 770, "刘洋"))
+    assert extract_fields(q.layout()).values["time"].text == "机"  # no date under it: the right stays
+
+
+def test_a_speck_far_left_of_a_value_under_its_label_is_not_where_the_value_starts() -> None:
+    p = Page()
+    p.text(200, 700, "签收时间:")
+    p.words.append(Word("，", 150, 790, 6, 6, 30.0, p.line + 1))
+    p.text(300, 770, "2026 年 10 月 4 日 08:11")
+    assert extract_fields(p.layout()).values["time"].text == "2026 年 10 月 4 日 08:11"
