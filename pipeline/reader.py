@@ -7,6 +7,7 @@ import functools
 import logging
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from rapidfuzz.distance import Levenshtein
 
 from pipeline.barcode import PageMarker, decode_page, split_page_marker, turned, upright_turn
 from pipeline.checks import (
@@ -25,6 +27,7 @@ from pipeline.checks import (
     check_time,
 )
 from pipeline.classify import CustomerList, page_kind
+from pipeline.dates import clock_time, find_datetime, is_plausible
 from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
 from pipeline.fields import ItemRow, ValueRegion, extract_fields, parse_qty, tidy_sku
 from pipeline.ingest import MIN_READ_DPI, RawPage
@@ -300,23 +303,31 @@ _SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-/.]{1,30}$")
 
 
 def _row_requests(row: ItemRow, cjk: bool) -> list[tuple[str, Box]]:
-    """The cells of a row to read again: the quantity when the page read missed it, the SKU
-    when it was unsure of it, or on a page read in Chinese (see _reread_rows)."""
+    """The cells of a row to read again: the quantity when the page read missed it or was unsure
+    of it, the SKU when it was unsure of it, or on a page read in Chinese (see _reread_rows)."""
     if not (row.sku or row.description):
         return []
     asked = []
-    if row.qty is None and row.qty_box is not None:
+    if (row.qty is None or not row.qty_sure) and row.qty_box is not None:
         asked.append(("qty", row.qty_box))
     if row.sku_box is not None and (cjk or not row.sku_sure):
         asked.append(("sku", row.sku_box))
     return asked
 
 
+def _unit_read_into(first: int, again: int) -> bool:
+    """Whether `first` is `again` with a unit's letters read as digits after it (228 for "22 st")."""
+    a, b = str(first), str(again)
+    return len(b) < len(a) and a.startswith(b)
+
+
 def _apply_rereads(row: ItemRow, read: dict[str, str]) -> ItemRow:
     """A row with what its cells read again, where that reading makes sense."""
     if "qty" in read:
         qty, qty_unit = parse_qty(read["qty"], cell=True)
-        if qty is not None:
+        # A number the page read unsure is replaced only by its own start: the unit read into it
+        # ("22 st" as "228") is what a second look mends; a wholly other number is not trusted.
+        if qty is not None and (row.qty is None or _unit_read_into(row.qty, qty)):
             row = dataclasses.replace(row, qty=qty, unit=qty_unit or row.unit)
     if "sku" in read:
         text = tidy_sku(read["sku"])
@@ -326,11 +337,12 @@ def _apply_rereads(row: ItemRow, read: dict[str, str]) -> ItemRow:
 
 
 def _reread_rows(rows: list[ItemRow], clean: Image.Image, engine: OcrEngine, unit: float, cjk: bool = False) -> list[ItemRow]:
-    """Cells the page read missed or was unsure of (a lone digit beside a rule, a smudged SKU)
-    are read again alone: the page-wide reading mixes in Chinese shapes and table rules. On a
-    page read in Chinese every SKU is read again in Latin script: chi_sim drops their dashes
-    ("GL88" for GL-88) even when it is sure of them. Every row's cells are read in one engine
-    run (see _read_stacked)."""
+    """Cells the page read missed or was unsure of (a lone digit beside a rule, a smudged SKU, a
+    unit read into the number: "22 st" as "228") are read again alone, enlarged: the page-wide
+    reading mixes in Chinese shapes and table rules. A second reading that makes no sense
+    leaves the first as it was. On a page read in Chinese every SKU is read again in Latin
+    script: chi_sim drops their dashes ("GL88" for GL-88) even when it is sure of them. Every
+    row's cells are read in one engine run (see _read_stacked)."""
     asked = [_row_requests(row, cjk) for row in rows]
     texts = iter(_reread_many(clean, [b for req in asked for _, b in req], engine, unit))
     return [_apply_rereads(row, {kind: next(texts) for kind, _ in req}) for row, req in zip(rows, asked)]
@@ -416,7 +428,7 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
             v = found.values
             result.fields = {
                 "customer": check_customer(reading, v.get("customer")),
-                "time": check_time(reading, v.get("time"), date_order, now),
+                "time": _check_time(reading, v.get("time"), date_order, now, clean, engine, own == "chi_sim"),
                 "receiver": check_text_field(reading, v.get("receiver")),
                 "signature": check_signature([reading]),
             }
@@ -425,6 +437,68 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
             result.items = check_items([reading])
     log.debug("page %d: kind=%s dn=%s skew=%.2f", raw.number, kind, dn, angle)
     return result
+
+
+def _check_time(
+    reading: PageReading, value: ValueRegion | None, date_order: str, now: datetime | None,
+    clean: Image.Image, engine: OcrEngine, cjk: bool,
+) -> FieldResult:
+    """The time of receipt; a printed date the page reading garbled is read again (see _time_again)."""
+    first = check_time(reading, value, date_order, now)
+    if first.status is not FieldStatus.UNREADABLE or value is None or not value.lines:
+        return first
+    with stage("ocr_cells"):
+        return _time_again(reading, value, date_order, now, clean, engine, cjk) or first
+
+
+# How far a second look may differ from the first reading's digits: a digit or two misread, or the
+# one a garbled 日 or / added, not another date.
+_TIME_AGAIN_SLIPS = 2
+
+
+def _time_again(
+    reading: PageReading, value: ValueRegion, date_order: str, now: datetime | None,
+    clean: Image.Image, engine: OcrEngine, cjk: bool,
+) -> FieldResult | None:
+    """A time value that did not parse, or parsed implausible, read again: its first line cut out
+    and read at 1x, 2x and 3x, in Latin script and, on a Chinese page, in Chinese (at 150 dpi
+    "2026年9月9日" came out "2026 人年 9 月 91]", "29/10/2026" as "29/1012026"). A reading is
+    taken only when it parses to a plausible time, its digits are the first reading's but for a
+    slip or two, and it keeps the clock time the first reading read whole (a date garbled beside
+    a clean "11:40" must not come back as 01:40); when readings disagree, the time most of them
+    read wins. None when no reading is taken: the first stands (unreadable)."""
+    old = re.sub(r"\D", "", value.first_line)
+    if len(old) < 6:
+        return None  # no printed date was read there: handwriting, or a smudge
+    clock = clock_time(value.first_line)
+    unit = reading.layout.unit
+    b = Box.around(value.lines[0])
+    box = (max(0, int(b.left - 0.5 * unit)), max(0, int(b.top - 0.5 * unit)),
+           min(clean.width, int(b.right + 0.8 * unit)), min(clean.height, int(b.bottom + 0.5 * unit)))
+    crop = clean.crop(box)
+    sizes = [crop, *(crop.resize((crop.width * k, crop.height * k), Image.LANCZOS) for k in (2, 3))]
+    texts = [
+        " ".join(w.text for w in words)
+        for langs in (["eng"], ["chi_sim"]) if langs == ["eng"] or cjk
+        for words in _read_stacked(sizes, engine, langs)
+    ]
+    votes: Counter[str] = Counter()
+    said: dict[str, str] = {}
+    for text in texts:
+        parsed = find_datetime(text, date_order)
+        if parsed is None or not is_plausible(parsed.value, now):
+            continue
+        if Levenshtein.distance(old, re.sub(r"\D", "", text)) > _TIME_AGAIN_SLIPS:
+            continue
+        if clock is not None and (not parsed.has_time or (parsed.value.hour, parsed.value.minute) != clock):
+            continue
+        votes[parsed.iso()] += 1
+        said.setdefault(parsed.iso(), text)
+    if not votes:
+        return None
+    iso = votes.most_common(1)[0][0]
+    note = f"read {value.first_line!r} again enlarged as {said[iso]!r}"
+    return FieldResult(FieldStatus.OK, iso, confidence=round(min(value.conf, 60.0), 1), note=note)
 
 
 _RANK = {FieldStatus.OK: 0, FieldStatus.UNREADABLE: 1, FieldStatus.MISSING: 2}
@@ -506,6 +580,17 @@ def build_documents(
     return docs
 
 
+def _wrapped_name(first: str, texts: list[str]) -> str | None:
+    """The read name and the page's next line after it: a long name the scan broke over two lines
+    ("Åkerlunds" over "Bygg & Järn AB")."""
+    for text in texts:
+        lines = text.splitlines()
+        for line, after in zip(lines, lines[1:]):
+            if first.strip() and first.strip() in line and after.strip():
+                return f"{first.strip()} {after.strip()}"
+    return None
+
+
 def _canonical_customer(
     result: FieldResult, customers: CustomerList, texts: list[str]
 ) -> tuple[FieldResult, str | None]:
@@ -529,6 +614,8 @@ def _canonical_customer(
     if not result.value:
         return result, None
     match, score = customers.match(str(result.value))
+    if match is None and (wrapped := _wrapped_name(str(result.value), texts)) is not None:
+        match, score = customers.match(wrapped)
     if match is None:
         if result.status is not FieldStatus.OK:
             return result, None

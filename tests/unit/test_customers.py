@@ -74,3 +74,12 @@ def test_customers_csv_loads(tmp_path: Path) -> None:
 
     (tmp_path / "c.csv").write_text("id,name\nC-9,Göteborgs Hamnlager AB\n", encoding="utf-8")
     assert load_customers(tmp_path / "c.csv").customers == (Customer("C-9", "Göteborgs Hamnlager AB"),)
+
+
+def test_a_name_the_scan_broke_over_two_lines_is_matched_whole() -> None:
+    read = FieldResult(FieldStatus.OK, "Östra", 80.0)
+    page = ["Kund:\nÖstra ” |\nKyl & Frys AB .\nKylvägen 2\n"]
+    result, cid = _canonical_customer(read, CUSTOMERS, page)
+    assert (result.status, result.value, cid) == (FieldStatus.OK, "Östra Kyl & Frys AB", "C-2")
+    alone, _ = _canonical_customer(read, CUSTOMERS, ["Kund:\nÖstra\nKylvägen 2\n"])
+    assert alone.status is FieldStatus.UNREADABLE  # the next line is an address: no known name

@@ -110,3 +110,30 @@ def test_a_reading_with_no_label_and_little_sure_text_looks_turned() -> None:
     assert _looks_turned(gibberish, page)
     assert not _looks_turned(upright, page)  # a label was read: the page is upright
     assert not _looks_turned(letter, page)  # plenty of sure text (a letter has no labels)
+
+
+def test_an_unsure_quantity_is_read_again_and_a_sure_one_is_not() -> None:
+    """ "22 st" read unsure as "228": the cell alone reads "22 st-". A sure "45" is left alone."""
+    rows = [
+        ItemRow("PL-1200", "EUR-pall", 228, None, 40.0, Box(800, 100, 900, 140), None, qty_sure=False),
+        ItemRow("HD-7731", "Dörrgångjärn", 45, None, 90.0, Box(800, 200, 900, 240), None),
+    ]
+    engine = CellEngine("22 st-", "99")
+    out = _reread_rows(rows, PAGE, engine, unit=40.0)
+    assert [(r.qty, r.unit) for r in out] == [(22, "st"), (45, None)]
+
+
+def test_an_unsure_quantity_whose_second_look_makes_no_sense_is_kept() -> None:
+    row = ItemRow("A-1001", "Pine", 11, None, 49.0, Box(800, 100, 900, 140), None, qty_sure=False)
+    assert _reread_rows([row], PAGE, CellEngine("it"), unit=40.0) == [row]
+
+
+def test_an_unsure_quantity_is_replaced_only_by_its_own_start() -> None:
+    """A second look that reads a wholly other number (74 read again as 740, 9 as 5) is not
+    trusted over the page's reading: only a unit read into the number is mended."""
+    rows = [
+        ItemRow("CB-305", "Cable ties", 74, None, 40.0, Box(800, 100, 900, 140), None, qty_sure=False),
+        ItemRow("A-1001", "Pine", 9, None, 40.0, Box(800, 200, 900, 240), None, qty_sure=False),
+    ]
+    out = _reread_rows(rows, PAGE, CellEngine("740", "5"), unit=40.0)
+    assert [r.qty for r in out] == [74, 9]
