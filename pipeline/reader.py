@@ -580,15 +580,19 @@ def build_documents(
     return docs
 
 
-def _wrapped_name(first: str, texts: list[str]) -> str | None:
-    """The read name and the page's next line after it: a long name the scan broke over two lines
-    ("Åkerlunds" over "Bygg & Järn AB")."""
+def _wrapped_names(first: str, texts: list[str]) -> list[str]:
+    """Longer readings of a name whose first line alone names no known customer: the page text's
+    line that holds it, and that line with the next one. The field's reading may have broken a
+    long name over two lines ("Åkerlunds" over "Bygg & Järn AB") where the page text did not, or
+    the name really wraps."""
+    first = first.strip()
+    out: list[str] = []
     for text in texts:
-        lines = text.splitlines()
-        for line, after in zip(lines, lines[1:]):
-            if first.strip() and first.strip() in line and after.strip():
-                return f"{first.strip()} {after.strip()}"
-    return None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        for i, line in enumerate(lines):
+            if first and first in line:
+                out += [line, *([f"{line} {lines[i + 1]}"] if i + 1 < len(lines) else [])]
+    return [name for name in dict.fromkeys(out) if name != first]
 
 
 def _canonical_customer(
@@ -614,8 +618,10 @@ def _canonical_customer(
     if not result.value:
         return result, None
     match, score = customers.match(str(result.value))
-    if match is None and (wrapped := _wrapped_name(str(result.value), texts)) is not None:
-        match, score = customers.match(wrapped)
+    for longer in _wrapped_names(str(result.value), texts) if match is None else ():
+        match, score = customers.match(longer)
+        if match is not None:
+            break
     if match is None:
         if result.status is not FieldStatus.OK:
             return result, None

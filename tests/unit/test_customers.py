@@ -83,3 +83,9 @@ def test_a_name_the_scan_broke_over_two_lines_is_matched_whole() -> None:
     assert (result.status, result.value, cid) == (FieldStatus.OK, "Östra Kyl & Frys AB", "C-2")
     alone, _ = _canonical_customer(read, CUSTOMERS, ["Kund:\nÖstra\nKylvägen 2\n"])
     assert alone.status is FieldStatus.UNREADABLE  # the next line is an address: no known name
+
+
+def test_a_name_the_field_reading_broke_but_the_page_text_did_not_is_matched_whole() -> None:
+    read = FieldResult(FieldStatus.UNREADABLE, "Östra", 50.0)
+    result, cid = _canonical_customer(read, CUSTOMERS, ["Kund:\nÖstra Kyl & Frys AB ” | .\nKylvägen 2\n"])
+    assert (result.status, cid) == (FieldStatus.OK, "C-2")
