@@ -444,6 +444,14 @@ def _first_shaped_rows(layout: Layout, hits: list[LabelHit]) -> int | None:
     return None
 
 
+def _code_before_description(cells: dict[str, list[Word]]) -> None:
+    """A table whose code column has no heading read ("Article No." wrapped over two lines, its
+    "No." alone too little to name a column): a code at the start of the description is the SKU."""
+    words = cells.get("description", [])
+    if len(words) > 1 and _SKU_SHAPE.match(tidy_sku(words[0].text)):
+        cells["sku"], cells["description"] = words[:1], words[1:]
+
+
 def _split_sku_cell(cells: dict[str, list[Word]]) -> None:
     """A code followed by words in the SKU column ("SW-500 Stretch", "NL-75 钉子 75mm"): the
     description's start drifted into it, or its heading was lost. The code alone is the SKU."""
@@ -502,6 +510,7 @@ def _read_table(
         lo = left - 1.2 * unit if i else -1e9
         hi = columns[i + 1][1] - 1.2 * unit if i + 1 < len(columns) else 1e9
         bounds.append((name, lo, hi, left, right))
+    coded = any(name == "sku" for name, *_ in columns)
     rows: list[ItemRow] = []
     seen = 0
     prev_bottom = layout.lines[header_line].bottom
@@ -512,6 +521,8 @@ def _read_table(
         cells: dict[str, list[Word]] = {}
         for w in _clean(line.words):
             if w.right < columns[0][1] - 4 * unit:
+                if not coded and not cells and _SKU_SHAPE.match(tidy_sku(w.text)):
+                    cells["sku"] = [w]  # the code of a table whose code column has no head read
                 continue  # far left of the table
             qty_col = next((b for b in bounds if b[0] == "qty"), None)
             if qty_col is not None and parse_qty(w.text)[0] is not None:
@@ -529,6 +540,8 @@ def _read_table(
         seen += 1
         prev_bottom = line.bottom
         _split_sku_cell(cells)
+        if "sku" not in cells and not coded:
+            _code_before_description(cells)
         sku = _join(cells.get("sku", [])) or None
         if sku:
             sku = tidy_sku(sku)

@@ -450,3 +450,20 @@ def test_a_speck_far_left_of_a_value_under_its_label_is_not_where_the_value_star
     p.words.append(Word("，", 150, 790, 6, 6, 30.0, p.line + 1))
     p.text(300, 770, "2026 年 10 月 4 日 08:11")
     assert extract_fields(p.layout()).values["time"].text == "2026 年 10 月 4 日 08:11"
+
+
+def test_codes_before_descriptions_are_skus_when_their_column_head_was_not_read() -> None:
+    """ "Article No." wrapped over two lines: the header names Description and Qty only."""
+    p = form(
+        (230, 560, "Article"),
+        (230, 610, "No."),
+        (600, 610, "Description"),
+        (1900, 610, "Qty"),
+        (230, 680, "SE-44120 Wood screws M6 x 40"),
+        (1900, 680, "46"),
+        (230, 750, "PK-2040 Cardboard box 40x30x30"),
+        (1900, 750, "8 pcs"),
+    )
+    found = extract_fields(p.layout())
+    assert _rows(found) == [("SE-44120", 46), ("PK-2040", 8)]
+    assert found.items[0].description == "Wood screws M6 x 40"
