@@ -402,7 +402,7 @@ def _shaped_row(words: list[Word], line: Line, unit: float) -> ItemRow | None:
         # Two words are a number and its unit ("12 st"), never two numbers ("x 40 27").
         if not cand or (len(cand) == 2 and any(c.isdigit() for c in cand[1].text)):
             continue
-        q, u = parse_qty(" ".join(w.text for w in cand))
+        q, u = parse_qty(re.sub(r"^[^\w]+(?=\d)", "", " ".join(w.text for w in cand)))  # a speck before it
         if q is not None:
             qty, qunit, qty_words = q, u, cand
             break
@@ -525,7 +525,7 @@ def _read_table(
                     cells["sku"] = [w]  # the code of a table whose code column has no head read
                 continue  # far left of the table
             qty_col = next((b for b in bounds if b[0] == "qty"), None)
-            if qty_col is not None and parse_qty(w.text)[0] is not None:
+            if qty_col is not None and parse_qty(w.text, cell=True)[0] is not None:
                 # A right-aligned number may start left of its header: judge it by overlap.
                 _, _, _, left, right = qty_col
                 if w.right >= left - 0.5 * unit and w.left <= right + 2 * unit:

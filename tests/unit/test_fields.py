@@ -176,11 +176,12 @@ def test_item_lines_under_an_items_label_are_read_without_column_heads() -> None
         (230, 650, "HD-7731 门铰链 钢制 11 件"),
         (230, 720, "PK-2040 纸箱 40x30x30 7"),
         (230, 790, "SE-44120 Wood screws M6 x 40 27"),
+        (230, 860, "CB-305 扎带 300mm . .26 箱"),
         (200, 900, "签收人:"),
         (200, 960, "刘洋"),
     )
     found = extract_fields(p.layout())
-    assert _rows(found) == [("HD-7731", 11), ("PK-2040", 7), ("SE-44120", 27)]
+    assert _rows(found) == [("HD-7731", 11), ("PK-2040", 7), ("SE-44120", 27), ("CB-305", 26)]
     assert found.items[0].unit == "件"
 
 
