@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -559,8 +560,10 @@ def _read_table(
         if sku is None and qty is None and rows and desc:
             # A description that wraps onto a second line.
             last = rows[-1]
-            rows[-1] = ItemRow(last.sku, f"{last.description or ''} {desc}".strip(), last.qty, last.unit, last.conf)
+            rows[-1] = dataclasses.replace(last, description=f"{last.description or ''} {desc}".strip())
             continue
+        if not (sku and _SKU_SHAPE.match(sku)) and _weight(desc or "") < 3:
+            continue  # specks and a stray digit along a rule: no code and no words is no item line
         qty_box = None
         qty_col = next((b for b in bounds if b[0] == "qty"), None)
         if qty_col is not None:

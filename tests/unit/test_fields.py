@@ -468,3 +468,26 @@ def test_codes_before_descriptions_are_skus_when_their_column_head_was_not_read(
     found = extract_fields(p.layout())
     assert _rows(found) == [("SE-44120", 46), ("PK-2040", 8)]
     assert found.items[0].description == "Wood screws M6 x 40"
+
+
+def test_specks_with_a_stray_digit_along_a_rule_are_no_item_line() -> None:
+    """ "r t 4" read off a table rule at 150 dpi: no code and no words, so not a row; a wrapped
+    description still joins the row above it and keeps that row's second-look boxes."""
+    p = form(
+        (230, 580, "Item No."),
+        (600, 580, "Description"),
+        (1900, 580, "Qty"),
+        (230, 650, "CB-305"),
+        (600, 650, "Cable ties 300 mm"),
+        (1900, 650, "20"),
+        (600, 700, "black"),
+        (230, 750, "r"),
+        (600, 750, "t"),
+        (1900, 750, "4"),
+        (230, 820, "NL-75"),
+        (600, 820, "Nails"),
+        (1900, 820, "18"),
+    )
+    rows = extract_fields(p.layout()).items
+    assert [(r.sku, r.description, r.qty) for r in rows] == [("CB-305", "Cable ties 300 mm black", 20), ("NL-75", "Nails", 18)]
+    assert rows[0].qty_box is not None and rows[0].sku_box is not None
