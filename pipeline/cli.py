@@ -59,8 +59,9 @@ def cli(ctx: click.Context, config: Path | None, verbose: int, quiet: bool, **fl
     """signoff: scanned delivery sign-off sheets into a searchable archive.
 
     Exit codes: 0 ok; 1 finished but something needs attention (a file quarantined, a sheet to
-    chase); 2 usage or configuration error; 3 a tool (tesseract, poppler, zbar) is missing;
-    4 the archive or index cannot be written; 130 interrupted.
+    chase); 2 usage or configuration error; 3 a tool (tesseract, poppler, zbar, the celery extra)
+    is missing, or the celery broker does not answer; 4 the archive or index cannot be written;
+    130 interrupted.
     """
     _configure_logging(verbose, quiet)
     ctx.obj = {"config": config, "flags": flags}
@@ -169,6 +170,8 @@ def process(ctx: click.Context, files: tuple[Path, ...], dry_run: bool, keep: bo
 @click.option("--settle", type=click.FloatRange(0, 86400), metavar="SECONDS", help="Take a file once it had no event and kept its size and time this long (default 3). [setting: settle]")
 @click.option("--interval", "rescan_interval", type=click.FloatRange(0.5, 86400), metavar="SECONDS", help="Seconds between full looks at the inbox, for events that got lost (default 60). [setting: rescan_interval]")
 @click.option("--workers", type=click.IntRange(0, 64), help="Reading processes (default: one per core). [setting: workers]")
+@click.option("--executor", type=click.Choice(["local", "celery"]), help="Read in processes here (local, the default) or on `signoff worker` processes anywhere (celery). [setting: executor]")
+@click.option("--broker", metavar="URL", help="The celery executor's Redis, e.g. redis://host:6379/0. [setting: broker]")
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line on stderr, for machines.")
 @output_options
 @click.pass_context
@@ -177,6 +180,9 @@ def watch(ctx: click.Context, once: bool, log_json: bool, as_json: bool, **overr
 
     SIGTERM or Ctrl-C stops it cleanly (exit 0): what is being read stays in the inbox. One log
     line per file on stderr; `signoff status` shows what it is doing.
+
+    With the celery executor, `signoff worker` processes on any machine that sees the inbox
+    read the scans; this process alone files and indexes them.
     """
     import dataclasses
 
@@ -203,10 +209,40 @@ def watch(ctx: click.Context, once: bool, log_json: bool, as_json: bool, **overr
 
 
 @cli.command()
+@click.option("--concurrency", type=click.IntRange(1, 64), metavar="N", help="Reading processes (default: one per core).")
+@click.option("--log-json", is_flag=True, help="Log one JSON object per line on stderr, for machines.")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int | None, log_json: bool) -> None:
+    """Read scans for `signoff watch` (executor = "celery") on this machine, until SIGTERM or Ctrl-C.
+
+    Takes tasks from the queue on `broker`; reads each file under this machine's `inbox` (the
+    inbox share, mounted anywhere) and sends back what it read, writing nothing. The same
+    signoff.toml as the service's (languages, customers, date_order, dpi), with inbox set to
+    where the share is mounted here. Needs the celery extra: pip install 'signoff[celery]'.
+    """
+    import os
+
+    from pipeline.service.celery_worker import serve
+    from pipeline.service.logs import configure_logging
+
+    settings = settings_of(ctx)
+    root = ctx.find_root().params
+    level = logging.DEBUG if root["verbose"] > 1 else logging.INFO if root["verbose"] else logging.WARNING
+    service_level = min(level, logging.WARNING if root["quiet"] else logging.INFO)  # a line per page read
+    configure_logging(level, json_lines=log_json, service_level=service_level)
+    code = serve(settings, concurrency or os.cpu_count() or 1, log_level=level, service_level=service_level, log_json=log_json)
+    ctx.exit(code)
+
+
+@cli.command()
 @output_options
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show what `signoff watch` is doing: waiting, in flight, filed today, quarantined, last error."""
+    """Show what `signoff watch` is doing: waiting, in flight, filed today, quarantined, last error.
+
+    Also who reads: the executor, its queue's depth and the workers seen (the celery executor's
+    are asked of the broker now; "broker unreachable" if it does not answer).
+    """
     from pipeline.service import build_status, render_status
     from pipeline.views import echo_json
 

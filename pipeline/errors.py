@@ -7,7 +7,8 @@
     │   ├── BadInput       not a PDF/TIFF/PNG/JPEG, encrypted, zero bytes, no pages
     │   └── Unreadable     no page can be rasterised; nothing on it to read
     └── SetupError         stop the run
-        ├── ToolMissing        tesseract, poppler or zbar not installed
+        ├── ToolMissing        tesseract, poppler or zbar not installed (or the celery extra)
+        │   └── BrokerUnreachable  the celery executor's broker (Redis) does not answer
         ├── ArchiveUnwritable  the archive or index cannot be written
         ├── ConfigError        the configuration is invalid
         └── ReaderCrashed      a reading process of `signoff process` died (killed, out of memory)
@@ -22,6 +23,7 @@ from enum import IntEnum, StrEnum
 __all__ = [
     "ArchiveUnwritable",
     "BadInput",
+    "BrokerUnreachable",
     "ConfigError",
     "DocumentError",
     "ExitCode",
@@ -105,6 +107,10 @@ class SetupError(PipelineError):
 class ToolMissing(SetupError):
     exit_code = ExitCode.TOOL_MISSING
     reason = ReasonCode.TOOL_MISSING
+
+
+class BrokerUnreachable(ToolMissing):
+    """The celery executor's broker does not answer: like a missing tool, nothing can be read (exit code 3)."""
 
 
 class ArchiveUnwritable(SetupError):

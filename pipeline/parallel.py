@@ -47,7 +47,7 @@ def _start_reader(languages: tuple[str, ...], log_level: int, stop: EventType) -
     # end sooner; what they raise is never looked at.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from pipeline.service.logs import configure_logging
-    from pipeline.service.pool import die_with_parent
+    from pipeline.service.reading import die_with_parent
 
     die_with_parent()
     configure_logging(log_level)

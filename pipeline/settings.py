@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "redact_url"]
 
 CONFIG_NAME = "signoff.toml"
 KNOWN_LANGUAGES = {"eng", "swe", "chi_sim"}
@@ -46,6 +46,14 @@ class Settings:
     workers: int = 0  # reading processes; 0: one per core
     rescan_interval: float = 60.0  # seconds between full looks at the inbox, for events that got lost
     incomplete_timeout: float = 300.0  # a young file that does not parse yet is retried this long
+    # Who reads the scans `signoff watch` files: "local" (its own processes, `workers` of them) or
+    # "celery" (`signoff worker` processes on any machine that sees the inbox, through `broker`)
+    executor: str = "local"
+    broker: str | None = None  # redis://[:password@]host:6379/0: the celery executor's queue
+    result_backend: str | None = None  # where the workers leave what they read; default: the broker
+    # A Celery worker that has not said it is alive for this long counts as gone: what it was
+    # reading is sent to another (it says so every fifth of this)
+    worker_timeout: float = 15.0
     config_file: Path | None = None
 
     @property
@@ -83,7 +91,31 @@ class Settings:
             raise ConfigError(f"rescan_interval must be between 0.5 and 86400 seconds, not {self.rescan_interval}")
         if not 0 <= self.workers <= 64:
             raise ConfigError(f"workers must be between 0 (one per core) and 64, not {self.workers}")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f'executor must be "local" or "celery", not {self.executor!r}')
+        if self.executor == "celery" and not self.broker:
+            raise ConfigError('executor = "celery" needs a broker, e.g. broker = "redis://localhost:6379/0"')
+        for key in ("broker", "result_backend"):
+            url = getattr(self, key)
+            if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
+                raise ConfigError(f"{key} must be a Redis URL (redis://host:6379/0 or rediss://...), not {redact_url(url)!r}")
+        if not 1 <= self.worker_timeout <= 3600:
+            raise ConfigError(f"worker_timeout must be between 1 and 3600 seconds, not {self.worker_timeout}")
         return self
+
+
+EXECUTORS = ("local", "celery")
+REDIS_SCHEMES = ("redis", "rediss")
+
+
+def redact_url(url: str) -> str:
+    """A URL without its password, to show in messages and `signoff status`."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user = auth.partition(":")[0]
+    return f"{scheme}://{user + ':' if user else ':'}***@{host}"
 
 
 def _parse(key: str, raw: Any) -> Any:
@@ -118,13 +150,15 @@ def _parse(key: str, raw: Any) -> Any:
         if isinstance(raw, (list, dict, bool)):
             raise ConfigError(f"{key} must be text, not {raw!r}")
         text = str(raw) if key == "smtp_password" else str(raw).strip()  # a password keeps its spaces
-        if key.startswith("smtp_"):
+        if key.startswith("smtp_") or key in ("broker", "result_backend"):
             return text or None  # set to "": not set
+        if key == "executor":
+            return text.lower()
         return text
     return raw
 
 
-_SECONDS_KEYS = ("poll", "settle", "rescan_interval", "incomplete_timeout")
+_SECONDS_KEYS = ("poll", "settle", "rescan_interval", "incomplete_timeout", "worker_timeout")
 
 _TEXT_KEYS = (
     "expected_delivery_column",
@@ -134,6 +168,9 @@ _TEXT_KEYS = (
     "smtp_from",
     "smtp_user",
     "smtp_password",
+    "executor",
+    "broker",
+    "result_backend",
 )
 
 

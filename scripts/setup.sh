@@ -13,6 +13,7 @@ APT_PACKAGES=(
   fonts-dejavu-core fonts-liberation2 fonts-noto-cjk   # fonts the sample generator renders with
   python3 python3-venv python3-dev
   chromium            # headless browser for the html report's test (tests/e2e/test_report_e2e.py)
+  redis-server        # the broker the celery executor's end-to-end tests start (tests/e2e/test_celery.py)
   ca-certificates
 )
 
@@ -43,5 +44,5 @@ fi
 echo "setup: creating the virtualenv in .venv" >&2
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >&2 || true
-.venv/bin/python -m pip install -q -e . pytest >&2
+.venv/bin/python -m pip install -q -e '.[celery]' pytest >&2  # the extra: the celery executor's tests
 echo "$want" > "$stamp"

@@ -10,6 +10,7 @@ recovery finishes or resumes them.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -72,6 +73,10 @@ CREATE TABLE IF NOT EXISTS reading(
     file_id INTEGER PRIMARY KEY REFERENCES files(id),  -- a file being read page by page
     pages_read INTEGER NOT NULL,
     pages_total INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pool(
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL          -- JSON: the readers as of the last heartbeat (executor, queue, workers)
 );
 CREATE TABLE IF NOT EXISTS runs(
     id INTEGER PRIMARY KEY,
@@ -199,6 +204,7 @@ class Journal:
             )
             self.run = int(cur.lastrowid or 0)
             db.execute("DELETE FROM reading")  # an earlier run's, if it did not stop cleanly
+            db.execute("DELETE FROM pool")
             old = "SELECT id FROM files WHERE done_day < ?"
             db.execute(f"DELETE FROM sheets WHERE file_id IN ({old})", (cutoff,))
             db.execute(f"DELETE FROM planned WHERE file_id IN ({old})", (cutoff,))
@@ -207,11 +213,16 @@ class Journal:
             db.execute("DELETE FROM runs WHERE started_at < ? AND id <> ?", (cutoff, self.run))
         return self.run
 
-    def heartbeat(self, reading: Mapping[int, tuple[int, int]] | None = None) -> None:
+    def heartbeat(
+        self, reading: Mapping[int, tuple[int, int]] | None = None, pool: Mapping[str, Any] | None = None
+    ) -> None:
         """Mark the run as alive; with ``reading`` (file id -> pages read, pages in all), also say
-        how far the files being read page by page have got (`signoff status` shows it)."""
+        how far the files being read page by page have got, and with ``pool`` who reads them
+        (reading.Pool.state()): `signoff status` shows both."""
         with self._tx() as db:
             db.execute("UPDATE runs SET beat_at = ? WHERE id = ?", (_iso(_now()), self.run))
+            if pool is not None:
+                db.execute("INSERT OR REPLACE INTO pool(id, state) VALUES (1, ?)", (json.dumps(pool, default=str),))
             if reading is not None:
                 db.execute("DELETE FROM reading")
                 db.executemany(
@@ -223,6 +234,7 @@ class Journal:
         with self._tx() as db:
             db.execute("UPDATE runs SET stopped_at = ? WHERE id = ?", (_iso(_now()), self.run))
             db.execute("DELETE FROM reading")
+            db.execute("DELETE FROM pool")
 
     # -- one file --------------------------------------------------------------------------------
     def take(self, rel: Path, sha256: str | None, size: int, mtime_ns: int) -> Entry:
@@ -374,10 +386,16 @@ class Journal:
             ).fetchall()
         except sqlite3.OperationalError:  # a journal no run of this version has opened yet
             pages = []
+        try:
+            row = db.execute("SELECT state FROM pool WHERE id = 1").fetchone()
+            pool = json.loads(row[0]) if row else None
+        except (sqlite3.OperationalError, ValueError):  # no pool table yet (an older journal)
+            pool = None
         return {
             "in_flight": {k: int(v) for k, v in in_flight.items()},
             "in_flight_paths": names,
             "reading": [{"name": n, "pages_read": int(r), "pages_total": int(t)} for n, r, t in pages],
+            "pool": pool if isinstance(pool, dict) else None,
             "filed_files": int(filed_files or 0),
             "filed_sheets": int(filed_sheets or 0),
             "last_error": {"at": err[0], "source": err[1], "message": err[2]} if err else None,

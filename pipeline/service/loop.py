@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 from pipeline.errors import ArchiveUnwritable, BadInput, ConfigError, ReasonCode, Unreadable
 from pipeline.ingest import sha256_file
 from pipeline.service.journal import STATE_FOLDER, Entry, Journal, journal_path, printable
-from pipeline.service.pool import Broken, Failed, Read, ReaderFactory, ReaderPool, Result, pipeline_reader
+from pipeline.service.reading import Broken, Failed, Read, ReaderFactory, Result, make_pool, pipeline_reader
 from pipeline.service.watcher import InboxRules, InboxWatcher, SettleTracker, looks_complete
 from pipeline.service.writer import Outcome, Writer
 from pipeline.settings import Settings
@@ -43,6 +43,21 @@ TICK = 0.25  # seconds the loop waits for readers before it looks at the inbox a
 HEARTBEAT = 10.0  # seconds between "still running" marks in the journal (`signoff status`)
 BACKOFF = (5.0, 300.0)  # first and longest pause after the archive could not be written
 CRASHES_BEFORE_QUARANTINE = 2
+
+
+class _NoOcr:
+    """The OCR engine of a service whose reading is done by Celery workers: it never reads here."""
+
+    languages: tuple[str, ...] = ()
+
+    def osd(self, image: Any, dpi: int) -> Any:
+        raise AssertionError("the celery executor reads on its workers")
+
+    def __call__(self, image: Any, languages: Any = None) -> Any:
+        raise AssertionError("the celery executor reads on its workers")
+
+
+NO_OCR = _NoOcr()
 
 
 @dataclass(slots=True)
@@ -81,8 +96,8 @@ class WatchService:
         """Args:
         settings: inbox, archive and the watch settings (poll, settle, workers, ...).
         once: take what is in the inbox now, file it, and return (cron).
-        workers: reading processes (default: settings.workers, else one per core).
-        reader: builds the function the workers read with (tests pass a stand-in).
+        workers: reading processes (default: settings.workers, else one per core); the local executor's.
+        reader: builds the function the local workers read with (tests pass a stand-in).
         engine: the OCR engine the writer's Pipeline checks at start (tests pass a stand-in).
         on_outcome: called with each file's outcome (the CLI prints `--json` rows with it).
         log_level, log_json: how the workers log.
@@ -147,10 +162,16 @@ class WatchService:
         from pipeline.run import BATCH_SECONDS, BATCH_SHEETS, Pipeline
 
         s = self.settings
-        pipe = Pipeline(s, engine=self._engine)  # checks tesseract before any file moves
-        self.journal = journal = Journal.open(journal_path(s.archive))
+        # The local pool starts its processes when there is work; the celery one checks the broker.
+        self.pool = make_pool(s, self.size, factory=self._reader, log_level=self._log[0], log_json=self._log[1])
+        try:
+            # Checks tesseract before any file moves, where this process's pool reads.
+            pipe = Pipeline(s, engine=self._engine if self._engine is not None or s.executor == "local" else NO_OCR)
+            self.journal = journal = Journal.open(journal_path(s.archive))
+        except BaseException:
+            self.pool.close(kill=True)
+            raise
         old_handlers = self._install_signals()
-        self.pool = ReaderPool(s, self.size, factory=self._reader, log_level=self._log[0], log_json=self._log[1])
         self.watcher: InboxWatcher | None = None
         self.inbox = inbox
         try:
@@ -172,7 +193,7 @@ class WatchService:
                 log.info("%d file(s) in %s", len(self.tracker), inbox)
             else:
                 mode = f"polling every {s.poll:g}s" if s.poll > 0 else "file events"
-                log.info("watching %s (%s, %d reader(s)); Ctrl-C or SIGTERM stops", inbox, mode, self.size)
+                log.info("watching %s (%s, %s); Ctrl-C or SIGTERM stops", inbox, mode, self.pool.what)
             self._loop()
             # Stopping (SIGTERM, or --once is done): what was filed becomes searchable and leaves the
             # inbox now. After an error it is left to recover() at the next start.
@@ -241,7 +262,7 @@ class WatchService:
                 self._result(task, result)
             if clock() >= next_beat:
                 try:
-                    self.journal.heartbeat(self.pool.progress())
+                    self.journal.heartbeat(self.pool.progress(), pool=self.pool.state())
                 except ArchiveUnwritable as exc:
                     log.debug("no heartbeat: %s", exc.message)
                 next_beat = clock() + HEARTBEAT
@@ -304,7 +325,7 @@ class WatchService:
             return
         self._taken[entry.id] = _Taken(entry, path, st)
         self._busy_sha.add(sha)
-        self.pool.submit(entry.id, path)
+        self.pool.submit(entry.id, path, sha)
 
     def _later(self, path: Path, after: float) -> None:
         """Try a file that stays in the inbox again after a while (with --once: on the next run)."""

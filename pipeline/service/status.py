@@ -8,10 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import PipelineError
 from pipeline.folders import DUPLICATES_FOLDER
 from pipeline.service.journal import Journal, journal_path, printable
 from pipeline.service.watcher import InboxRules
-from pipeline.settings import Settings
+from pipeline.settings import Settings, redact_url
 
 __all__ = ["build_status", "render_status"]
 
@@ -85,7 +86,46 @@ def build_status(settings: Settings, now: datetime | None = None) -> dict[str, A
         "duplicates": {"today": _count(duplicates / day, ".duplicate.json"), "total": _count(duplicates, ".duplicate.json")},
         "last_error": counts.get("last_error"),
         "day": day,
+        **_readers(settings, counts.get("pool") if running else None),
     }
+
+
+def _readers(settings: Settings, recorded: dict[str, Any] | None) -> dict[str, Any]:
+    """Who reads: the executor, its queue's depth and the workers seen.
+
+    The local pool's, as the running service last recorded them (its heartbeat, every 10 s); the
+    celery executor's, asked of the broker now (a second at most: it may be down).
+    """
+    if settings.executor != "celery":
+        rec = recorded or {}
+        return {
+            "executor": "local",
+            "queue": {"depth": int((rec.get("queue") or {}).get("depth") or 0)},
+            "workers": list(rec.get("workers") or []),
+            "broker": None,
+        }
+    broker: dict[str, Any] = {"url": redact_url(settings.broker or ""), "reachable": False, "error": None}
+    out: dict[str, Any] = {"executor": "celery", "queue": {"depth": None}, "workers": [], "broker": broker}
+    try:
+        from pipeline.service.celery_app import Board
+
+        board = Board(settings.broker or "", timeout=1.0)
+    except PipelineError as exc:  # the celery extra is not installed
+        broker["error"] = exc.message
+        return out
+    try:
+        out["queue"]["depth"] = board.depth()
+        out["workers"] = [{"name": node, **_worker(w)} for node, w in sorted(board.workers().items())]
+        broker["reachable"] = True
+    except Board.errors as exc:
+        broker["error"] = f"broker unreachable: {exc}"
+    finally:
+        board.close()
+    return out
+
+
+def _worker(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: record.get(k) for k in ("host", "pid", "seen", "reading", "pages")}
 
 
 def _ago(seconds: float) -> str:
@@ -94,6 +134,23 @@ def _ago(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _render_readers(st: dict[str, Any]) -> list[tuple[str, str]]:
+    """The executor, queue and workers rows."""
+    broker = st.get("broker")
+    if broker is None:
+        executor = "local (reading processes of `signoff watch`)"
+        queue = f"{st['queue']['depth']} file(s) given to the readers, not begun"
+    else:
+        executor = f"celery, broker {broker['url']}" + ("" if broker["reachable"] else f": {broker['error']}")
+        depth = st["queue"]["depth"]
+        queue = "unknown (broker unreachable)" if depth is None else f"{depth} task(s) waiting for a worker"
+    workers = st["workers"]
+    seen = "; ".join(
+        f"{w['name']}" + (f" (reading {w['reading']})" if w.get("reading") else "") for w in workers
+    )
+    return [("executor", executor), ("queue", queue), ("workers", f"{len(workers)}" + (f": {seen}" if seen else ""))]
 
 
 def render_status(st: dict[str, Any]) -> str:
@@ -116,6 +173,7 @@ def render_status(st: dict[str, Any]) -> str:
         if not svc["running"]:
             flight += ": interrupted; the next start resumes them"
     reading = ", ".join(f"{r['name']} ({r['pages_read']} of {r['pages_total']} pages)" for r in st.get("reading", []))
+    readers = _render_readers(st)
     err = st["last_error"]
     last = "none" if not err else f"{err['at']} {printable(err['source'] or '')}: {err['message']}".strip()
     rows = [
@@ -123,6 +181,7 @@ def render_status(st: dict[str, Any]) -> str:
         ("waiting", waiting),
         ("in flight", flight),
         *([("reading", reading)] if reading else []),
+        *readers,
         ("filed today", f"{st['filed_today']['files']} file(s), {st['filed_today']['sheets']} sheet(s)"),
         ("quarantined", f"{st['quarantined']['today']} today, {st['quarantined']['total']} in all"),
         ("duplicates", f"{st['duplicates']['today']} today, {st['duplicates']['total']} in all"),

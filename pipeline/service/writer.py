@@ -38,7 +38,7 @@ from pipeline.filing import (
 )
 from pipeline.ingest import sha256_file
 from pipeline.service.journal import STATE_FOLDER, Entry, Journal, printable
-from pipeline.service.pool import Read
+from pipeline.service.reading import Read
 from pipeline.settings import Settings
 
 __all__ = ["Outcome", "Pending", "Writer"]

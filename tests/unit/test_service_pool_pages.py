@@ -21,6 +21,7 @@ from pipeline.errors import BadInput, ReasonCode, ToolMissing, Unreadable
 from pipeline.ingest import SourceFile
 from pipeline.reader import PageResult
 from pipeline.service import pool as pool_module
+from pipeline.service import reading as reading_module
 from pipeline.service.journal import Journal, journal_path
 from pipeline.service.pool import DEPTH, Broken, Crashed, Failed, PageReader, Read, ReaderPool, Result
 from pipeline.service.status import build_status, render_status
@@ -172,7 +173,7 @@ def test_free_lets_in_another_file_only_when_the_workers_would_run_out_of_pages(
     while pool.free() == 0 or not seen:
         results += pool.wait(0.05)
         assert not results and time.monotonic() < deadline
-        reading = next(iter(pool._files.values()))
+        reading = next(iter(pool._files.files.values()))
         if reading.pages is not None:
             seen.append((reading.pages.waiting, pool.free()))
         assert sum(held(pool)) <= DEPTH * pool.size
@@ -233,7 +234,7 @@ def test_a_worker_dying_on_a_page_crashes_its_file_once_and_its_other_pages_are_
     (page 1 goes on only once the dead process is buried)
     THEN the file comes back Crashed once, naming the page; pages 1 and 3, read in the other
     process after that, are dropped; the next file is read whole by the workers left (one new)."""
-    caplog.set_level(logging.DEBUG, logger="pipeline.service.pool")
+    caplog.set_level(logging.DEBUG, logger="pipeline.service.reading")
     doomed = scan(settings, "doomed.tif", ["AFTERCRASH:DN-1", "CRASH", "DN-3", "DN-4", "DN-5"])
     pool = pools(settings)
     assert run(pool, [(1, doomed)]) == [(1, Crashed("the reading process died (exit code 3) on page 2"))]
@@ -275,8 +276,8 @@ def test_a_big_files_progress_is_logged_and_counted(
     """GIVEN a 30-page scan (over PROGRESS_PAGES), with the quiet spell between two lines shortened
     THEN its reading is logged when it starts, at most each further tenth of its pages, and when
     it is all read (with the processes that read it); progress() counts its pages meanwhile."""
-    monkeypatch.setattr(pool_module, "PROGRESS_QUIET", 0.0)
-    caplog.set_level(logging.INFO, logger="pipeline.service.pool")
+    monkeypatch.setattr(reading_module, "PROGRESS_QUIET", 0.0)
+    caplog.set_level(logging.INFO, logger="pipeline.service.reading")
     path = scan(settings, "batch.tif", [f"SLOW:0.1:DN-{n}" for n in range(1, 31)])
     pool = pools(settings)
     pool.submit(9, path)
@@ -287,7 +288,7 @@ def test_a_big_files_progress_is_logged_and_counted(
         counted += pool.progress().values()
     assert [t for t, _ in results] == [9]
     assert counted and all(total == 30 for _, total in counted) and counted == sorted(counted)
-    lines = [r for r in caplog.records if r.name == "pipeline.service.pool"]
+    lines = [r for r in caplog.records if r.name == "pipeline.service.reading"]
     assert lines[0].getMessage() == "reading batch.tif: 30 pages, in up to 2 processes"
     steps = [r.signoff["pages_read"] for r in lines[1:-1]]  # type: ignore[attr-defined]
     assert steps and all(b - a >= 3 for a, b in zip([0, *steps], steps)) and steps[-1] <= 30
@@ -333,3 +334,28 @@ def test_status_shows_the_pages_read_of_a_file_being_read(settings: Settings) ->
     journal.close()
     st = build_status(settings)
     assert st["reading"] == [] and not any(line.startswith("reading ") for line in render_status(st).splitlines())
+
+
+def test_status_shows_the_local_pools_workers_as_the_heartbeat_recorded_them(settings: Settings, pools: Any) -> None:
+    """The local executor's queue and workers: what the pool says at each heartbeat, shown while the run lives."""
+    pool = pools(settings)
+    pool.submit(1, scan(settings, "long.tif", ["SLOW:30:DN-1", "SLOW:30:DN-2"]))
+    deadline = time.monotonic() + 30
+    while sum(held(pool)) < 2:
+        assert not pool.wait(0.05) and time.monotonic() < deadline
+    state = pool.state()
+    assert state["executor"] == "local" and state["queue"] == {"depth": 0}
+    assert sorted(w["pid"] for w in state["workers"]) == sorted(w.process.pid for w in pool._workers)
+    assert all(w["busy"] and w["name"] == f"reader-{w['pid']}" for w in state["workers"])
+    journal = Journal.open(journal_path(settings.archive))
+    journal.begin_run("watch")
+    journal.heartbeat({}, pool=state)
+    st = build_status(settings)
+    assert (st["executor"], st["queue"], st["broker"]) == ("local", {"depth": 0}, None)
+    assert [w["pid"] for w in st["workers"]] == [w["pid"] for w in state["workers"]]
+    text = render_status(st)
+    assert "executor     local" in text and "queue        0 file(s) given to the readers, not begun" in text
+    assert f"workers      2: reader-{state['workers'][0]['pid']}" in text
+    journal.end_run()
+    journal.close()
+    assert build_status(settings)["workers"] == []

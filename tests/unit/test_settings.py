@@ -44,3 +44,22 @@ def test_invalid_config_is_refused(tmp_path: Path, content: str) -> None:
     conf.write_text(content)
     with pytest.raises(ConfigError):
         load_settings(env={}, cwd=tmp_path)
+
+
+def test_the_celery_executor_needs_a_redis_broker(tmp_path: Path) -> None:
+    s = load_settings(env={}, cwd=tmp_path)
+    assert s.executor == "local" and s.broker is None and s.result_backend is None and s.worker_timeout == 15.0
+    env = {"SIGNOFF_EXECUTOR": "Celery", "SIGNOFF_BROKER": "redis://:secret@queue.depot:6379/2", "SIGNOFF_WORKER_TIMEOUT": "30"}
+    s = load_settings(env=env, cwd=tmp_path)
+    assert (s.executor, s.broker, s.worker_timeout) == ("celery", "redis://:secret@queue.depot:6379/2", 30.0)
+    with pytest.raises(ConfigError, match='executor = "celery" needs a broker'):
+        load_settings(env={"SIGNOFF_EXECUTOR": "celery"}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match='executor must be "local" or "celery"'):
+        load_settings(env={"SIGNOFF_EXECUTOR": "dask"}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match=r"broker must be a Redis URL .* not 'amqp://guest:\*\*\*@rabbit//'"):
+        load_settings(env={"SIGNOFF_EXECUTOR": "celery", "SIGNOFF_BROKER": "amqp://guest:guest@rabbit//"}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="worker_timeout must be between 1 and 3600"):
+        load_settings(env={"SIGNOFF_WORKER_TIMEOUT": "0"}, cwd=tmp_path)
+    conf = tmp_path / "signoff.toml"
+    conf.write_text('executor = "celery"\nbroker = "redis://localhost/0"\nresult_backend = "rediss://results:6380/1"\n')
+    assert load_settings(env={}, cwd=tmp_path).result_backend == "rediss://results:6380/1"

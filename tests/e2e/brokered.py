@@ -1,0 +1,189 @@
+"""Helpers for the celery executor's end-to-end tests: a real Redis on loopback, `signoff worker` processes, killing a process tree.
+
+Nothing here imports pytest: the reading processes of a stand-in worker import this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from pipeline.document import FieldResult, FieldStatus, Page
+from pipeline.errors import BadInput, ReasonCode
+from pipeline.ingest import SourceFile
+from pipeline.reader import PageResult
+from pipeline.service.reading import Read
+from pipeline.settings import Settings
+from tests.e2e.watching import _name, _parents
+
+__all__ = ["RedisServer", "Worker", "celery_config", "descendants", "kill_tree", "png_pages"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A throwaway redis-server on a free loopback port: no persistence, its files in ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server is not installed: run scripts/setup.sh (it installs Debian's redis-server)")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log = folder / "redis.log"
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while not self.answers():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start:\n{self.log.read_text(errors='replace')}")
+            time.sleep(0.05)
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(port=self.port)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def celery_config(url: str, worker_timeout: float = 4.0) -> str:
+    """Lines to add to a test's signoff.toml: the celery executor on this Redis, a short heartbeat timeout."""
+    return f'executor = "celery"\nbroker = "{url}"\nworker_timeout = {worker_timeout}\n'
+
+
+class Worker:
+    """`signoff worker` (or a stand-in started through the same serve()) in its own session, logging to a file."""
+
+    def __init__(self, root: Path, *args: str, argv: list[str] | None = None) -> None:
+        self.root = root
+        self.log = root / f"worker-{time.monotonic_ns()}.log"
+        self._fh = self.log.open("wb")
+        cmd = argv or [sys.executable, "-m", "pipeline", "-vv", "worker", "--log-json", "--concurrency", "1", *args]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=self._fh,
+            start_new_session=True,  # its own process group, as under systemd
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def readers(self) -> list[int]:
+        """Its reading processes' pids (not multiprocessing's resource tracker beside them)."""
+        return [pid for pid, ppid in _parents().items() if ppid == self.proc.pid and _name(pid) == "reader"]
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._fh.close()
+        return code
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under ``pid`` (its readers, their tesseract), as of now."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def kill_tree(pid: int) -> list[int]:
+    """SIGKILL a process and everything under it at once, as a lost machine would: nobody cleans up."""
+    victims = [pid, *descendants(pid)]
+    for p in victims:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return victims
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# -- a stand-in reader for `signoff worker`: small PNGs that say what is on them (no tesseract) ----------
+class PngPages:
+    """Reads a PNG whose "dns" text is its delivery number; "CRASH" kills the reading process, every time."""
+
+    def __call__(self, path: Path) -> Read:
+        raise AssertionError("the celery executor reads page by page")
+
+    def open(self, path: Path) -> SourceFile:
+        data = path.read_bytes()
+        if not data.startswith(b"\x89PNG"):
+            raise BadInput(f"{path.name} is not a PNG", reason=ReasonCode.UNSUPPORTED, stage="ingest")
+        return SourceFile(path=path, kind="png", sha256=hashlib.sha256(data).hexdigest(), page_count=1, dpi=300)
+
+    def page(self, source: SourceFile, number: int) -> PageResult:
+        with Image.open(source.path) as img:
+            text = str(img.info.get("dns", ""))
+        if text == "CRASH":
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would: no word to anyone
+        fields = {"customer": FieldResult(FieldStatus.OK, "Acme Freight"), "time": FieldResult(FieldStatus.OK, "2025-03-14T10:30")}
+        return PageResult(Page(number, text=f"read by {os.getpid()}"), kind="signoff", delivery_number=text, dn_source="barcode", fields=fields)
+
+
+def png_pages(settings: Settings) -> PngPages:
+    return PngPages()
+
+
+def serve_png_pages() -> None:
+    """`signoff worker --concurrency 1`, reading with PngPages (run with ``python -c`` in the test's folder)."""
+    import logging
+
+    from pipeline.service.celery_worker import serve
+    from pipeline.service.logs import configure_logging
+    from pipeline.settings import load_settings
+
+    configure_logging(logging.INFO, json_lines=True)
+    sys.exit(serve(load_settings(), 1, factory=png_pages, log_level=logging.INFO, log_json=True))
