@@ -477,11 +477,8 @@ def _time_again(
            min(clean.width, int(b.right + 0.8 * unit)), min(clean.height, int(b.bottom + 0.5 * unit)))
     crop = clean.crop(box)
     sizes = [crop, *(crop.resize((crop.width * k, crop.height * k), Image.LANCZOS) for k in (2, 3))]
-    texts = [
-        " ".join(w.text for w in words)
-        for langs in (["eng"], ["chi_sim"]) if langs == ["eng"] or cjk
-        for words in _read_stacked(sizes, engine, langs)
-    ]
+    runs = (["eng"], ["chi_sim"]) if cjk else (["eng"],)
+    texts = [" ".join(w.text for w in words) for langs in runs for words in _read_stacked(sizes, engine, langs)]
     votes: Counter[str] = Counter()
     said: dict[str, str] = {}
     for text in texts:

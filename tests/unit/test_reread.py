@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from pipeline.document import Word
+from pipeline.document import FieldStatus, Word
 from pipeline.fields import ItemRow, ValueRegion
 from pipeline.layout import Box, LabelHit
 from pipeline.reader import _reread_rows, _with_accents_all
@@ -137,3 +141,38 @@ def test_an_unsure_quantity_is_replaced_only_by_its_own_start() -> None:
     ]
     out = _reread_rows(rows, PAGE, CellEngine("740", "5"), unit=40.0)
     assert [r.qty for r in out] == [74, 9]
+
+
+def _time_value(text: str) -> ValueRegion:
+    v = _value(text, 400)
+    return dataclasses.replace(v, label=dataclasses.replace(v.label, field="time"))
+
+
+def _reading(unit: float = 30.0) -> Any:
+    return SimpleNamespace(layout=SimpleNamespace(unit=unit))
+
+
+NOW = datetime(2026, 11, 1)
+
+
+def test_a_garbled_date_is_read_again_enlarged_and_the_most_read_time_wins() -> None:
+    from pipeline.reader import _time_again
+
+    value = _time_value("2026 人年 9 月 91] 13:22")
+    engine = CellEngine("2026 人年 9 月 91] 13:22", "2026 年 9 月 9 日 13:22", "2026 年 9 月 9 日 13:22")
+    got = _time_again(_reading(), value, "DMY", NOW, PAGE, engine, cjk=True)
+    assert got is not None and got.status is FieldStatus.OK and got.value == "2026-09-09T13:22"
+    assert engine.asked == [["eng"], ["chi_sim"]]  # the three sizes in one run per script
+
+
+def test_a_second_look_that_reads_another_date_or_clock_time_is_not_taken() -> None:
+    from pipeline.reader import _time_again
+
+    garbled = _time_value("2026 年 0 月 24 日 .11:40")
+    assert _time_again(_reading(), garbled, "DMY", NOW, PAGE, CellEngine("2026 年 10 月 246 1:40"), cjk=False) is None
+    far = _time_value("29/1012026 07:55")
+    assert _time_again(_reading(), far, "DMY", NOW, PAGE, CellEngine("12/03/2025 18:30"), cjk=False) is None
+    mended = _time_again(_reading(), far, "DMY", NOW, PAGE, CellEngine("29/10/2026 07:55,"), cjk=False)
+    assert mended is not None and mended.value == "2026-10-29T07:55"
+    scrawl = _time_value("l4 ok")  # handwriting read as a letter or two: nothing printed to read again
+    assert _time_again(_reading(), scrawl, "DMY", NOW, PAGE, CellEngine("14/10/2026 10:00"), cjk=False) is None
