@@ -59,8 +59,8 @@ import pikepdf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline.proctree import parents, proc_kb  # noqa: E402
 from pipeline.samples import LANGUAGES, PlannedFile, SheetTruth, random_sheet, write_planned_file  # noqa: E402
-from tests.e2e.watching import _parents, proc_kb  # noqa: E402
 
 RUNS = ("tesseract", "ocrmypdf", "signoff")
 ONE_FILE = "batch-all.pdf"  # --one-file: the whole set as this one batch
@@ -298,7 +298,7 @@ class TreeWatch:
     def sample(self) -> None:
         me = os.getpid()
         children: dict[int, list[int]] = {}
-        for pid, ppid in _parents().items():
+        for pid, ppid in parents().items():
             children.setdefault(ppid, []).append(pid)
         todo, total = [(pid, _comm(me)) for pid in children.get(me, ())], 0
         now: dict[str, int] = {}

@@ -30,26 +30,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pipeline.proctree import MemoryWatch, cpu_seconds, load_average  # noqa: E402
 from pipeline.samples import degrade, random_sheet, render_sheet  # noqa: E402
-from tests.e2e.watching import MemoryWatch, Watch  # noqa: E402
+from tests.e2e.watching import Watch  # noqa: E402
 
 FOLDERS = ("scanner-1", "scanner-2")
 SETTLE = 1.0  # seconds; the production default (3) would only delay the start
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(own, children waited for) CPU seconds of a live process, from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat", "rb") as fh:
-        stat = fh.read()
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-    return (utime + stime) / tick, (cutime + cstime) / tick
-
-
-def load_average() -> float:
-    with open("/proc/loadavg", encoding="ascii") as fh:
-        return float(fh.read().split()[0])
 
 
 def make_pages(outdir: Path, count: int, dpi: int, seed: int) -> dict[str, str]:
@@ -83,7 +69,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
     watch = Watch(root)
     memory = MemoryWatch(watch.proc.pid).start()
-    loads = [load_average()]
+    loads = [load_average()[0]]
     dropped = time.time()
     for i, name in enumerate(sorted(languages)):  # all at once: a rename each, no writing
         os.replace(staging / name, inbox / FOLDERS[i % len(FOLDERS)] / name)
@@ -99,7 +85,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             if watch.proc.poll() is not None:
                 raise SystemExit(f"signoff watch exited ({watch.proc.returncode}):\n{_tail(watch)}")
             time.sleep(1.0)
-            loads.append(load_average())
+            loads.append(load_average()[0])
         print(file=sys.stderr)
         own_cpu = sum(cpu_seconds(watch.proc.pid))
         readers_cpu = sum(sum(cpu_seconds(p)) for p in memory.readers if os.path.exists(f"/proc/{p}"))

@@ -8,6 +8,7 @@
     pool.py      reader processes (a file's pages spread over them, OMP_THREAD_LIMIT=1); they never write
     celery_pool.py    the same on Celery workers anywhere (executor = "celery"); celery_app.py, wire.py
     celery_worker.py  `signoff worker`: the reading processes that take its tasks
+    local_redis.py    a throwaway redis-server on loopback, for the celery executor's tests and benchmark
     writer.py    the one writer: archive moves, the index, duplicates, quarantine, recovery
     loop.py      WatchService: the loop tying them together; SIGTERM/Ctrl-C stop it cleanly
     status.py    `signoff status`

@@ -1,5 +1,7 @@
 """Helpers for the celery executor's end-to-end tests: a real Redis on loopback, `signoff worker` processes, killing a process tree.
 
+The Redis is pipeline.service.local_redis's (scripts/bench_celery.py starts it too).
+
 Nothing here imports pytest: the reading processes of a stand-in worker import this module.
 """
 
@@ -7,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,62 +22,15 @@ from PIL import Image
 from pipeline.document import FieldResult, FieldStatus, Page
 from pipeline.errors import BadInput, ReasonCode
 from pipeline.ingest import SourceFile
+from pipeline.proctree import descendants, parents, process_name
 from pipeline.reader import PageResult
+from pipeline.service.local_redis import RedisServer
 from pipeline.service.reading import Read
 from pipeline.settings import Settings
-from tests.e2e.watching import _name, _parents
 
 __all__ = ["RedisServer", "Worker", "celery_config", "descendants", "kill_tree", "png_pages"]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
-    """A throwaway redis-server on a free loopback port: no persistence, its files in ``folder``."""
-
-    def __init__(self, folder: Path) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise RuntimeError("redis-server is not installed: run scripts/setup.sh (it installs Debian's redis-server)")
-        folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log = folder / "redis.log"
-        self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 20
-        while not self.answers():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server did not start:\n{self.log.read_text(errors='replace')}")
-            time.sleep(0.05)
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(port=self.port)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
 
 
 def celery_config(url: str, worker_timeout: float = 4.0) -> str:
@@ -107,7 +60,7 @@ class Worker:
 
     def readers(self) -> list[int]:
         """Its reading processes' pids (not multiprocessing's resource tracker beside them)."""
-        return [pid for pid, ppid in _parents().items() if ppid == self.proc.pid and _name(pid) == "reader"]
+        return [pid for pid, ppid in parents().items() if ppid == self.proc.pid and process_name(pid) == "reader"]
 
     def stop(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:
@@ -115,19 +68,6 @@ class Worker:
         code = self.proc.wait(timeout)
         self._fh.close()
         return code
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process under ``pid`` (its readers, their tesseract), as of now."""
-    children: dict[int, list[int]] = {}
-    for child, parent in _parents().items():
-        children.setdefault(parent, []).append(child)
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def kill_tree(pid: int) -> list[int]:

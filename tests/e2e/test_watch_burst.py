@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from pipeline.proctree import MemoryWatch
 from pipeline.samples.render import _LATIN, _font
 from tests.conftest import needs_tesseract
 from tests.e2e.test_first_light import jsonl, signoff
-from tests.e2e.watching import CONFIG, MemoryWatch, Watch, batch_pdf, inbox_files, sheet_scan
+from tests.e2e.watching import CONFIG, Watch, batch_pdf, inbox_files, sheet_scan
 
 pytestmark = [pytest.mark.slow, needs_tesseract]
 

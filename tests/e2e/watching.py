@@ -1,21 +1,20 @@
-"""Helpers for running the real `signoff watch` in a subprocess: the process, its inbox and archive, its memory.
+"""Helpers for running the real `signoff watch` in a subprocess: the process, its inbox and archive.
 
-Shared by the watch service's end-to-end tests and `scripts/bench_watch.py`; nothing here imports pytest.
+Shared by the watch service's end-to-end tests and `scripts/bench_watch.py`; nothing here imports
+pytest. Its memory and CPU time: pipeline.proctree.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,11 @@ from pipeline.samples import degrade, random_sheet, render_sheet
 
 __all__ = [
     "CONFIG",
-    "MemoryWatch",
     "Scan",
     "Watch",
     "batch_pdf",
     "filed_pdfs",
     "inbox_files",
-    "proc_kb",
     "sheet_scan",
 ]
 
@@ -125,120 +122,3 @@ def filed_pdfs(root: Path) -> list[Path]:
 def inbox_files(root: Path) -> list[str]:
     inbox = root / "inbox"
     return sorted(p.relative_to(inbox).as_posix() for p in inbox.rglob("*") if p.is_file() or p.is_symlink())
-
-
-# -- memory, from /proc (Linux) --------------------------------------------------------------------------
-
-
-def proc_kb(pid: int, key: str = "VmRSS") -> int | None:
-    """A size from /proc/PID/status in kB (VmRSS: resident now; VmHWM: the most it ever was), None once gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def _parents() -> dict[int, int]:
-    """pid -> parent pid of every process there is now."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses; the last ")" ends it.
-        out[int(name)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
-    return out
-
-
-def _name(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            argv = fh.read().split(b"\0")
-    except OSError:
-        return "?"
-    text = " ".join(a.decode(errors="replace") for a in argv if a)
-    if "multiprocessing" in text and "spawn_main" in text:
-        return "reader"  # the service's reading workers are started with multiprocessing's spawn
-    return Path(argv[0].decode(errors="replace")).name or "?"
-
-
-@dataclass
-class MemoryWatch:
-    """Samples the resident memory of a process and every process under it, every `every` seconds, in a thread.
-
-    The main process's and each reader's own peaks are exact (VmHWM, read while they live); the
-    tree's total is the largest sum of VmRSS seen in one sample, and a reader's tools (tesseract,
-    pdftoppm) are seen only while they run at a sample: one that lived between two is missed.
-    """
-
-    pid: int
-    every: float = 0.2
-    tree_kb: int = 0  # largest sum over the whole tree in one sample
-    hwm_kb: dict[int, int] = field(default_factory=dict)  # pid -> its own peak, main process and readers
-    tools_kb: dict[int, int] = field(default_factory=dict)  # reader pid -> largest peak of the tools under it at once
-    names: dict[int, str] = field(default_factory=dict)
-    samples: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> MemoryWatch:
-        self._thread = threading.Thread(target=self._run, name="memory-watch", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> MemoryWatch:
-        """Stop sampling (call while the process still runs, so its last peak is read)."""
-        self.sample()
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.sample()
-
-    def sample(self) -> None:
-        parents = _parents()
-        children: dict[int, list[int]] = {}
-        for pid, ppid in parents.items():
-            children.setdefault(ppid, []).append(pid)
-
-        def below(pid: int) -> list[int]:
-            out, todo = [], [pid]
-            while todo:
-                p = todo.pop()
-                out.append(p)
-                todo.extend(children.get(p, ()))
-            return out
-
-        rss = {p: proc_kb(p) or 0 for p in below(self.pid)}
-        self.tree_kb = max(self.tree_kb, sum(rss.values()))
-        for p in [self.pid, *children.get(self.pid, ())]:
-            name = self.names.setdefault(p, "main" if p == self.pid else _name(p))
-            if p != self.pid and name != "reader":
-                continue
-            hwm = proc_kb(p, "VmHWM")
-            if hwm is not None:
-                self.hwm_kb[p] = max(self.hwm_kb.get(p, 0), hwm)
-            if p != self.pid:
-                tools = sum(proc_kb(q, "VmHWM") or 0 for q in below(p) if q != p)
-                self.tools_kb[p] = max(self.tools_kb.get(p, 0), tools)
-        self.samples += 1
-
-    @property
-    def main_kb(self) -> int:
-        return self.hwm_kb.get(self.pid, 0)
-
-    @property
-    def readers(self) -> dict[int, tuple[int, int]]:
-        """Reader pid -> (its own peak kB, the largest peak of the tools it ran)."""
-        return {p: (kb, self.tools_kb.get(p, 0)) for p, kb in self.hwm_kb.items() if p != self.pid}
