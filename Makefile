@@ -19,3 +19,6 @@ bench-search: setup
 .PHONY: bench-watch
 bench-watch: setup
 	.venv/bin/python scripts/bench_watch.py $(if $(PAGES),--pages $(PAGES),)
+.PHONY: bench-celery
+bench-celery: setup
+	.venv/bin/python scripts/bench_celery.py $(if $(PAGES),--pages $(PAGES),)
