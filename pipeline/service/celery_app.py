@@ -8,6 +8,9 @@ In the broker's Redis, beside Celery's own keys (the queue ``signoff``, kombu's 
                            a worker skips a task that is not there (the service gave up on it)
 ``signoff:worker:NODE``    a worker's heartbeat (JSON), set every fifth of ``worker_timeout``
                            and gone after it: the service takes its absence for the worker's death
+``signoff:kept``           set by the service (in the result backend's Redis too, if that is
+                           another); its absence means Redis lost its data (restarted without
+                           persistence, or flushed): the tasks and results out went with it
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ try:
 except ImportError:
     raise ToolMissing(INSTALL_HINT, stage="setup") from None
 
-__all__ = ["INSTALL_HINT", "QUEUE", "TASK", "Board", "PolledRedisBackend", "make_app"]
+__all__ = ["INSTALL_HINT", "QUEUE", "TASK", "Board", "PolledRedisBackend", "lost_data", "make_app"]
 
 QUEUE = "signoff"  # one `signoff watch` per broker database: it purges the queue when it starts
 TASK = "signoff.read"
 JOBS_KEY = "signoff:jobs"
 WORKER_KEY = "signoff:worker:"
+KEPT_KEY = "signoff:kept"
 # A result waits in the backend until the service takes it (within a second) and deletes it; this
 # is how long one nobody takes (the service restarted meanwhile) is kept.
 RESULT_EXPIRES = 3600
@@ -89,6 +93,12 @@ def make_app(settings: Settings) -> Celery:
         task_send_sent_event=False,
     )
     return app
+
+
+def lost_data(client: Any) -> bool:
+    """Whether this Redis lost its data since the last call (restarted empty, or flushed); marks it
+    again, so the next call says False. One round trip: SET NX of signoff:kept."""
+    return bool(client.set(KEPT_KEY, b"1", nx=True))
 
 
 class Board:

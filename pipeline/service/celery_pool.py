@@ -16,6 +16,17 @@ Workers that die cost a page, not a file, and never a second filing:
   one is no longer wanted, and whatever comes of it is dropped (and deleted).
 - A task is sent at most DELIVERIES times: a page that kills every worker that reads it makes
   its file Crashed, which the loop reads once more and then quarantines.
+
+A broker that fails costs the pages in flight, not the file: that is not the page's doing, so it
+does not count towards DELIVERIES (LOSSES bounds it instead).
+- Redis restarted without persistence (or flushed) lost the queue, the results not yet taken and
+  every note: the service sees its mark (celery_app.KEPT_KEY) gone, at the next tick, and sends
+  every task out again under a new id; what the old ones bring is dropped.
+- A worker that finished a page while Redis was away could not store it, and Celery records the
+  task as failed with that connection error: a failure whose exception is a broker or network
+  error (_broker_failed) is sent again; any other failure is the file's (Crashed).
+- For ``worker_timeout`` after either, or after the broker answers again, heartbeats are not
+  judged: the workers have not had time to say again that they live.
 - Only this process files, from the journal, and only what it takes here: a task's result is
   taken once, then deleted; results for a file that ended already are dropped.
 Celery acknowledges a task once its worker stored the result, not once it is filed here: if this
@@ -27,28 +38,31 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import redis
 from celery import states
-from kombu.exceptions import KombuError
+from kombu.exceptions import KombuError, OperationalError
 
 from pipeline.ingest import SourceFile
-from pipeline.service.celery_app import QUEUE, TASK, Board, make_app
+from pipeline.service.celery_app import QUEUE, TASK, Board, lost_data, make_app
 from pipeline.service.reading import BookedPool, Broken, Crashed, Readings, Result, one_line
 from pipeline.service.wire import WireError, decode, encode
 from pipeline.settings import Settings, redact_url
 
-__all__ = ["DELIVERIES", "CeleryPool"]
+__all__ = ["DELIVERIES", "LOSSES", "CeleryPool"]
 
 log = logging.getLogger(__name__)
 
 DEPTH = 2  # tasks out per worker process: the one it reads and one waiting in the queue
 DELIVERIES = 3  # times a task is sent before its file counts as Crashed (a worker died on it each time)
 AGAIN = 20  # times a task a worker could not do (it was stopping, or broken) is sent again
+LOSSES = 10  # times a task the broker lost or failed is sent again before its file counts as Crashed
 LOOK = 1.0  # seconds between looks at the workers' heartbeats and the queue
 ORPHAN_WAIT = 600.0  # seconds a task no longer wanted is watched, so its result is deleted when it comes
 RETRY = 2.0  # seconds before the broker is tried again after it failed
@@ -63,6 +77,7 @@ class _Job:
     sent_at: float = 0.0
     deliveries: int = 0  # times sent for a worker that then died
     again: int = 0  # times sent again because a worker could not do it
+    lost: int = 0  # times sent again because the broker lost or failed it
     holder: str | None = None  # the worker that began it (from its STARTED)
 
 
@@ -93,11 +108,18 @@ class CeleryPool(BookedPool):
         self._next_look = 0.0
         self._down_until = 0.0
         self._down: str | None = None
+        self._calm_until = 0.0  # heartbeats are not judged before then (the broker was away)
+        # Where the mark (celery_app.KEPT_KEY) is kept: the broker, and the result backend if it is another Redis.
+        self._kept = [self.board.client]
+        if settings.result_backend and settings.result_backend != settings.broker:
+            self._kept.append(self.backend.client)
         # This service alone sends to the queue: what waits there, or is wanted, is an earlier run's.
         with self._broker("clearing an earlier run's tasks"):
             with self.app.connection_for_write() as conn:
                 purged = conn.default_channel.queue_purge(QUEUE) or 0
             self.board.clear()
+            for client in self._kept:
+                lost_data(client)
             if purged:
                 log.info("dropped %d task(s) an earlier run left in the queue", purged)
         self._look()
@@ -115,7 +137,7 @@ class CeleryPool(BookedPool):
         """Files whose reading ended: (task, result). Looks at the results about every ``timeout`` seconds."""
         deadline = self._clock() + timeout
         out: list[tuple[int | None, Result]] = []
-        if self._clock() >= self._down_until:
+        if self._clock() >= self._down_until and self._check_kept(out):
             self._poll(out)
             if self._clock() >= self._next_look:
                 self._look(out)
@@ -177,6 +199,27 @@ class CeleryPool(BookedPool):
         self.board.unwant(task_id)
 
     # -- what comes back ----------------------------------------------------------------------------
+    def _check_kept(self, out: list[tuple[int | None, Result]]) -> bool:
+        """Whether the broker answers. If Redis lost its data since the last tick, every task out went
+        with it (waiting, or its result or STARTED): each is sent again, as the broker's loss."""
+        lost: list[bool] = []
+        with self._broker("looking whether it kept its data"):
+            lost = [lost_data(client) for client in self._kept]  # a list: each mark set again
+        if not lost:
+            return False
+        if any(lost) and self._jobs:
+            log.warning(
+                "the broker lost its data (Redis started again empty, or flushed): the %d task(s) out are sent again",
+                len(self._jobs),
+            )
+            self._calm()
+            for job in list(self._jobs.values()):
+                if job.task_id in self._jobs:
+                    self._broker_lost(job, "the broker lost it with its data", out)
+        elif any(lost):
+            self._calm()
+        return True
+
     def _poll(self, out: list[tuple[int | None, Result]]) -> None:
         """Read the state of every task out in one MGET; take what is done."""
         ids = [*self._jobs, *self._orphans]
@@ -208,8 +251,13 @@ class CeleryPool(BookedPool):
                 elif status in states.READY_STATES:  # FAILURE, REVOKED: not something our task does
                     done.append(task_id)
                     del self._jobs[task_id]
-                    why = _failure(meta.get("result") if meta else None, status)
-                    self._end(job, Crashed(f"the worker {job.holder or '?'} failed{_where(job)}: {why}"), out)
+                    failure = meta.get("result") if meta else None
+                    why = _failure(failure, status)
+                    if _broker_failed(failure):  # it could not store what it read: Redis was away
+                        job.task_id = ""  # done with: nothing to drop
+                        self._broker_lost(job, f"the worker {job.holder or '?'} could not store it ({why})", out)
+                    else:
+                        self._end(job, Crashed(f"the worker {job.holder or '?'} failed{_where(job)}: {why}"), out)
             self._forget(done)
 
     def _forget(self, ids: list[str]) -> None:
@@ -261,6 +309,22 @@ class CeleryPool(BookedPool):
         job.task_id = ""  # taken already: nothing to drop
         self._resend(job)
 
+    def _broker_lost(self, job: _Job, why: str, out: list[tuple[int | None, Result]]) -> None:
+        """The broker lost a task or failed it: sent again, not counted against the page (LOSSES bounds it)."""
+        job.lost += 1
+        if job.lost > LOSSES:
+            log.warning("%s%s: %s; no more tries (%d times)", self._name(job), _where(job), why, job.lost)
+            why = f"the broker lost or failed the reading{_where(job)} {job.lost} times ({why}): is Redis well?"
+            self._end(job, Crashed(why), out)
+            return
+        log.warning("%s%s: %s; sent again", self._name(job), _where(job), why)
+        self._resend(job)
+
+    def _calm(self) -> None:
+        """The broker was away: for ``worker_timeout``, a missing heartbeat or an empty queue says nothing."""
+        self._calm_until = self._clock() + self.settings.worker_timeout
+        self._empty_since = None
+
     def _resend(self, job: _Job) -> None:
         if not self._send(job):
             # The broker is down: the page goes out again once it is back (a new task; the old
@@ -294,6 +358,8 @@ class CeleryPool(BookedPool):
             elif self._empty_since is None:
                 self._empty_since = now
             timeout = self.settings.worker_timeout
+            if now < self._calm_until:
+                return  # the broker was away: the workers have not had time to beat again
             for job in list(self._jobs.values()):
                 if job.holder is not None and job.holder not in self._workers:
                     why = f"the worker {job.holder} reading it is gone"
@@ -339,6 +405,7 @@ class CeleryPool(BookedPool):
             if self._down is not None:
                 log.warning("the broker answers again")
                 self._down = None
+                self._calm()
 
 
 def _failure(result: Any, status: str) -> str:
@@ -349,6 +416,24 @@ def _failure(result: Any, status: str) -> str:
             message = " ".join(str(m) for m in message)
         return f"{result['exc_type']}: {message}"
     return status
+
+
+# A failure with one of these is the broker's or the network's (the worker could not store what it
+# read), not the reader's: the reader's own errors come back as results (reading.do_job).
+BROKER_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError, ConnectionError, TimeoutError)
+
+
+def _broker_failed(result: Any) -> bool:
+    """Whether a failed task's exception, as Celery stores it in JSON, is a broker or network error.
+
+    Its class is looked up by module and name among the modules already imported (never imported
+    for it): an unknown class is not the broker's.
+    """
+    if not isinstance(result, dict):
+        return False
+    module = sys.modules.get(str(result.get("exc_module") or ""))
+    cls = getattr(module, str(result.get("exc_type") or ""), None) if module is not None else None
+    return isinstance(cls, type) and issubclass(cls, BROKER_ERRORS)
 
 
 def _where(job: _Job) -> str:

@@ -21,19 +21,24 @@ START_WAIT = 20.0  # seconds for redis-server to answer PING before it counts as
 class RedisServer:
     """redis-server on 127.0.0.1 at a free port, its log and files in ``folder``; ``url`` is its database 0."""
 
-    def __init__(self, folder: Path) -> None:
-        """Raises RuntimeError when redis-server is not installed or does not start (its log says why)."""
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        """Raises RuntimeError when redis-server is not installed or does not start (its log says why).
+
+        ``port``: this one rather than a free one (a new server where a killed one was: its data gone).
+        """
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed: run scripts/setup.sh (it installs Debian's redis-server)")
         folder.mkdir(parents=True, exist_ok=True)
-        with socket.socket() as s:  # a port free now; another process could take it before redis-server does
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        if port is None:
+            with socket.socket() as s:  # a port free now; another process could take it before redis-server does
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+        self.port = port
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log = folder / "redis.log"
         argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)]
-        with self.log.open("wb") as out:
+        with self.log.open("ab") as out:  # a server started again appends to the log
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_WAIT
         while not self.answers():

@@ -28,7 +28,7 @@ from pipeline.service.local_redis import RedisServer
 from pipeline.service.reading import Read
 from pipeline.settings import Settings
 
-__all__ = ["RedisServer", "Worker", "celery_config", "descendants", "kill_tree", "png_pages"]
+__all__ = ["RedisServer", "Worker", "celery_config", "descendants", "kill_tree", "png_pages", "slow_tiff_pages"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,17 +113,45 @@ class PngPages:
         return PageResult(Page(number, text=f"read by {os.getpid()}"), kind="signoff", delivery_number=text, dn_source="barcode", fields=fields)
 
 
+class SlowTiffPages(PngPages):
+    """Reads a multi-page TIFF whose description lists its delivery numbers, a page per PAGE_SECONDS
+    (asleep: no CPU), so a test can act while a page is being read."""
+
+    PAGE_SECONDS = 1.5
+
+    def open(self, path: Path) -> SourceFile:
+        data = path.read_bytes()
+        with Image.open(path) as img:
+            if img.format != "TIFF":
+                raise BadInput(f"{path.name} is not a TIFF", reason=ReasonCode.UNSUPPORTED, stage="ingest")
+            pages = int(getattr(img, "n_frames", 1))
+        return SourceFile(path=path, kind="tiff", sha256=hashlib.sha256(data).hexdigest(), page_count=pages, dpi=100)
+
+    def page(self, source: SourceFile, number: int) -> PageResult:
+        with Image.open(source.path) as img:
+            dns = str(img.tag_v2.get(270, "")).split(",")  # ImageDescription
+        time.sleep(self.PAGE_SECONDS)
+        fields = {"customer": FieldResult(FieldStatus.OK, "Acme Freight"), "time": FieldResult(FieldStatus.OK, "2025-03-14T10:30")}
+        page = Page(number, text=f"read by {os.getpid()}")
+        return PageResult(page, kind="signoff", delivery_number=dns[number - 1], dn_source="barcode", fields=fields)
+
+
 def png_pages(settings: Settings) -> PngPages:
     return PngPages()
 
 
-def serve_png_pages() -> None:
-    """`signoff worker --concurrency 1`, reading with PngPages (run with ``python -c`` in the test's folder)."""
+def slow_tiff_pages(settings: Settings) -> SlowTiffPages:
+    return SlowTiffPages()
+
+
+def serve_png_pages(factory: str = "png_pages", level: int = 20) -> None:
+    """`signoff worker --concurrency 1`, reading with PngPages, or the stand-in named, logging from
+    ``level`` (10: DEBUG, which says when each page begins) (run with ``python -c`` in the test's folder)."""
     import logging
 
     from pipeline.service.celery_worker import serve
     from pipeline.service.logs import configure_logging
     from pipeline.settings import load_settings
 
-    configure_logging(logging.INFO, json_lines=True)
-    sys.exit(serve(load_settings(), 1, factory=png_pages, log_level=logging.INFO, log_json=True))
+    configure_logging(level, json_lines=True)
+    sys.exit(serve(load_settings(), 1, factory=globals()[factory], log_level=level, log_json=True))

@@ -21,7 +21,7 @@ from tests.conftest import needs_tesseract
 from tests.e2e.brokered import RedisServer, Worker, celery_config, kill_tree, wait_for
 from tests.e2e.test_first_light import jsonl, signoff
 from tests.e2e.watching import CONFIG, Watch, batch_pdf, filed_pdfs, inbox_files, sheet_scan
-from tests.unit.service_fakes import write_png
+from tests.unit.service_fakes import write_png, write_tiff
 
 pytestmark = [pytest.mark.slow]
 
@@ -239,6 +239,130 @@ def test_a_file_that_kills_every_worker_that_reads_it_is_quarantined_and_the_res
     for w in workers:
         assert w.stop(30) == 0
     print(f"\na poisoned file quarantined after {took:.1f} s")
+
+
+def test_redis_killed_and_started_again_empty_mid_page_costs_the_pages_in_flight_not_the_file(
+    tmp_path: Path, redis_server: RedisServer, running: list[Worker | Watch]
+) -> None:
+    """GIVEN the service and two workers reading an 8-page batch, a page every 1.5 s (a stand-in reader)
+    WHEN redis-server is killed (SIGKILL) while a page past the third is read, that page is finished
+    while Redis is down, and a new, empty redis-server is started on the same port
+    THEN the service sends again the pages that were in flight or waiting in the lost queue, and
+    only those: the file is opened once, nothing is quarantined, every sheet is filed exactly once."""
+    root = tmp_path
+    inbox = setup_root(root, redis_server.url)
+    argv = [sys.executable, "-c", "from tests.e2e.brokered import serve_png_pages; serve_png_pages('slow_tiff_pages', 10)"]
+    workers = start_workers(root, redis_server, running, 2, argv=argv)
+    watch = Watch(root)
+    running.append(watch)
+    expected = [f"DN-R{i}" for i in range(1, 9)]
+    t0 = time.monotonic()
+    write_tiff(inbox / "batch.tif", expected)
+
+    def ours(w: Worker) -> list[dict]:
+        lines = [json.loads(x) for x in w.text().splitlines() if x.startswith("{")]
+        return [x for x in lines if x.get("logger") == "pipeline.service.celery_worker" and "page" in x]
+
+    def mid_page() -> tuple[Worker, dict] | None:
+        """A worker began a page past the third and has not finished it."""
+        for w in workers:
+            lines = ours(w)
+            if lines and lines[-1]["message"].startswith("reading ") and lines[-1]["page"] >= 4:
+                return w, lines[-1]
+        return None
+
+    reader, reading = watch.wait_for(mid_page, 60, "a worker to be reading page 4 or later", every=0.02)
+    redis_server.stop()  # SIGKILL: nothing saved (no persistence anyway)
+    done = lambda: any(x["message"].startswith("read ") and x["page"] == reading["page"] for x in ours(reader))  # noqa: E731
+    wait_for(done, 10, "the page in hand to be read while Redis is down", every=0.05)
+    down = time.monotonic()
+    again = RedisServer(root / "redis", port=redis_server.port)  # the same port, empty
+    try:
+        back = time.monotonic()
+        outcomes = lambda: [x for x in watch.lines() if "event" in x]  # noqa: E731
+        watch.wait_for(lambda: outcomes() and not inbox_files(root), 60, "the batch filed", every=0.2)
+        took = time.monotonic() - t0
+        client = again.client()
+        try:  # what the lost tasks' workers stored once Redis was back (a failure, or a page) is deleted
+            wait_for(lambda: client.keys("celery-task-meta-*") == [] and client.hlen("signoff:jobs") == 0, 20, "no result left")
+        finally:
+            client.close()
+        assert watch.stop() == 0
+        assert [(x["event"], x["source"]) for x in outcomes()] == [("filed", "batch.tif")], outcomes()
+        assert journal_files(root) == [("batch.tif", "filed")]
+        check_filed_once(root, expected)
+        log = watch.log.read_text()
+        assert "reading it once more" not in log and "quarantined" not in log, log
+        opened = [x for w in workers for x in ours(w) if x["message"].startswith("read ") and "opening" in x["message"]]
+        assert len(opened) == 1, opened  # not read from scratch again
+        assert "the broker lost" in log, log  # it noticed the tasks lost with Redis's data
+        for w in workers:
+            assert w.stop(30) == 0
+    finally:
+        again.stop()
+    print(f"\n8 pages, Redis killed mid-page and started again empty ({back - down:.1f} s down): filed in {took:.1f} s")
+
+
+def test_the_pool_sends_again_what_the_broker_lost_or_failed_without_counting_it_against_the_page(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """GIVEN the celery executor's pool (the service's side) on a real Redis, no worker, a file given to it
+    WHEN its task comes back failed with redis-py's ConnectionError (a worker could not store what it
+    read), or Redis loses its data (flushed, as a restart without persistence would)
+    THEN the task is sent again under a new id each time, not counted as a worker's death; only after
+    LOSSES such losses is the file Crashed; a failure of any other kind is the file's at once."""
+    import redis
+    from celery import states
+
+    from pipeline.service.celery_pool import LOSSES, CeleryPool
+    from pipeline.service.reading import Crashed
+    from pipeline.settings import load_settings
+
+    root = tmp_path
+    inbox = setup_root(root, redis_server.url)
+    write_png(inbox / "a.png", "DN-1")
+    write_png(inbox / "b.png", "DN-2", seed=1)
+    pool = CeleryPool(load_settings(root / "signoff.toml", env={}, cwd=root))
+    client = redis_server.client()
+    try:
+        def out_now() -> tuple:
+            (task_id, job), = pool._jobs.items()
+            return task_id, job
+
+        pool.submit(1, inbox / "a.png")
+        first, job = out_now()
+        pool.backend.store_result(first, redis.ConnectionError("Connection closed by server."), states.FAILURE)
+        assert pool.wait(0.01) == []
+        second, job = out_now()
+        assert second != first and (job.lost, job.deliveries) == (1, 0)
+        assert client.get(f"celery-task-meta-{first}") is None  # taken and deleted
+        assert client.hexists("signoff:jobs", second) and not client.hexists("signoff:jobs", first)
+
+        client.flushall()  # what a restart without persistence leaves
+        assert pool.wait(0.01) == []
+        third, job = out_now()
+        assert third not in (first, second) and (job.lost, job.deliveries) == (2, 0)
+        assert client.llen("signoff") == 1 and client.hexists("signoff:jobs", third)
+
+        ended: list = []
+        for _ in range(LOSSES):
+            task_id, _job = out_now()
+            pool.backend.store_result(task_id, redis.TimeoutError("Timeout reading from socket"), states.FAILURE)
+            ended = pool.wait(0.01)
+            if ended:
+                break
+        ((task, result),) = ended
+        assert task == 1 and isinstance(result, Crashed) and "broker" in result.message, result
+        assert pool._jobs == {}
+
+        pool.submit(2, inbox / "b.png")
+        task_id, _job = out_now()
+        pool.backend.store_result(task_id, ValueError("a bug"), states.FAILURE)
+        ((task, result),) = pool.wait(0.01)
+        assert task == 2 and isinstance(result, Crashed) and "ValueError: a bug" in result.message, result
+    finally:
+        client.close()
+        pool.close()
 
 
 def test_without_the_celery_extra_the_celery_executor_says_how_to_install_it(tmp_path: Path) -> None:
