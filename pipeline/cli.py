@@ -51,6 +51,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 @click.option("--languages", help="Tesseract languages, e.g. eng,swe,chi_sim.")
 @click.option("--date-order", type=click.Choice(["DMY", "MDY"], case_sensitive=False), help="How 03/04/2025 is read.")
 @click.option("--customers", type=click.Path(path_type=Path, dir_okay=False), help="CSV of known customers (id,name).")
+@click.option("--articles", type=click.Path(path_type=Path, dir_okay=False), help="CSV of known article numbers (a column sku): read codes are matched to them.")
 @click.option("-v", "--verbose", count=True, help="More log lines on stderr (-vv for every stage).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
 @click.version_option(__version__, prog_name="signoff")

@@ -26,7 +26,7 @@ from pipeline.checks import (
     check_text_field,
     check_time,
 )
-from pipeline.classify import CustomerList, page_kind
+from pipeline.classify import ArticleList, CustomerList, page_kind
 from pipeline.dates import clock_time, find_datetime, is_plausible
 from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
 from pipeline.fields import ItemRow, ValueRegion, extract_fields, parse_qty, tidy_sku
@@ -527,7 +527,8 @@ def _starts_new(current: list[PageResult], page: PageResult) -> bool:
 
 
 def build_documents(
-    source: Path, sha256: str, pages: Iterable[PageResult], customers: CustomerList | None = None
+    source: Path, sha256: str, pages: Iterable[PageResult], customers: CustomerList | None = None,
+    articles: ArticleList | None = None,
 ) -> list[ScanDoc]:
     """Group a file's pages into documents (one per delivery) and merge their field checks.
 
@@ -558,6 +559,8 @@ def build_documents(
                 if found or name != "remarks":
                     fields[name] = _merge(found)
             fields["items"] = _merge_items([p.items for p in group if p.items is not None])
+            if articles is not None and articles.codes:
+                fields["items"] = _known_articles(fields["items"], articles)
             if customers is not None and customers.customers:
                 texts = [p.page.text or "" for p in group]
                 fields["customer"], customer_id = _canonical_customer(fields["customer"], customers, texts)
@@ -575,6 +578,20 @@ def build_documents(
             )
         )
     return docs
+
+
+def _known_articles(items: FieldResult, articles: ArticleList) -> FieldResult:
+    """Item lines with each read code that is clearly one known article number given as that
+    number; what was read stays beside it ("sku_read"). A code that names no known article, or
+    could be either of two, is left as read."""
+    if items.status is not FieldStatus.OK or not items.value:
+        return items
+    rows = []
+    for row in items.value:
+        read = row.get("sku")
+        known = articles.known(read) if read else None
+        rows.append(row | {"sku": known, "sku_read": read} if known is not None and known != read else row)
+    return dataclasses.replace(items, value=rows)
 
 
 def _wrapped_names(first: str, texts: list[str]) -> list[str]:

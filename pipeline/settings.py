@@ -26,6 +26,7 @@ class Settings:
     languages: tuple[str, ...] = ("eng", "swe", "chi_sim")
     date_order: str = "DMY"  # how 03/04/2025 is read: "DMY" or "MDY"
     customers: Path | None = None  # CSV with columns id,name
+    articles: Path | None = None  # CSV with a column sku: the article numbers a read code is matched to
     dpi: int = 300  # rasterising resolution for PDFs
     # `signoff report`: days after its delivery date before a delivery with no valid sign-off is overdue
     report_grace_days: int = 3
@@ -77,6 +78,8 @@ class Settings:
             raise ConfigError(f"dpi must be between 72 and 600, not {self.dpi}")
         if self.customers is not None and not self.customers.is_file():
             raise ConfigError(f"customers: no such file {self.customers}")
+        if self.articles is not None and not self.articles.is_file():
+            raise ConfigError(f"articles: no such file {self.articles}")
         if not 0 <= self.report_grace_days <= 3650:
             raise ConfigError(f"report_grace_days must be between 0 and 3650, not {self.report_grace_days}")
         for key in ("expected_delivery_column", "expected_customer_column", "expected_date_column"):
@@ -120,7 +123,7 @@ def redact_url(url: str) -> str:
 
 def _parse(key: str, raw: Any) -> Any:
     """Turn a TOML or environment value into the field's type."""
-    if key in ("inbox", "archive", "customers", "config_file"):
+    if key in ("inbox", "archive", "customers", "articles", "config_file"):
         return Path(str(raw)) if raw not in (None, "") else None
     if key == "languages":
         if isinstance(raw, str):
@@ -238,12 +241,13 @@ def load_settings(
             return value
         return (base / value).resolve()
 
-    plain = {k: v for k, (v, _) in values.items() if k not in ("inbox", "archive", "customers")}
+    plain = {k: v for k, (v, _) in values.items() if k not in ("inbox", "archive", "customers", "articles")}
     return replace(
         Settings(),
         **plain,
         inbox=absolute("inbox", Path("inbox")),
         archive=absolute("archive", Path("archive")),
         customers=absolute("customers", None),
+        articles=absolute("articles", None),
         config_file=path,
     ).validate()

@@ -1,7 +1,7 @@
 """Accuracy benchmark: how well `signoff inspect` reads a wide generated corpus, field by field.
 
 Usage: .venv/bin/python scripts/accuracy.py [--count 200] [--seed 1] [--profile scanner|heavy|both]
-       [--workdir DIR] [--jobs 2] [--json]
+       [--workdir DIR] [--jobs 2] [--articles] [--json]
 (`bash scripts/accuracy.sh` does the set-up first). With --workdir, a corpus already there (truth.json) is
 reused and only read again; without it the corpus lives in a temporary folder. The reader's raw records
 are kept in WORKDIR/records.jsonl. Scoring is `pipeline.samples.score`.
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.samples import PROFILES, load_truth, write_corpus, write_customers_csv, write_truth
+from pipeline.samples import PROFILES, load_truth, write_articles_csv, write_corpus, write_customers_csv, write_truth
 from pipeline.samples.fax import FAX_DPI, word_recall, write_fax_set
 from pipeline.samples.score import format_score, score
 from pipeline.samples.truth import SampleFile
@@ -50,7 +50,7 @@ class ReaderCrashed(RuntimeError):
     """`signoff inspect` died (a traceback, or an exit code other than 0 and 1)."""
 
 
-def _read(files: list[SampleFile], workdir: Path, jobs: int, signoff: list[str]) -> list[dict[str, object]]:
+def _read(files: list[SampleFile], workdir: Path, jobs: int, signoff: list[str], articles: bool = False) -> list[dict[str, object]]:
     """Run `signoff inspect --json` over the files in `jobs` parallel chunks (balanced by page count).
 
     Output goes to files (WORKDIR/inspect-N.jsonl and .log), not pipes, so no process stalls on a full pipe.
@@ -60,7 +60,11 @@ def _read(files: list[SampleFile], workdir: Path, jobs: int, signoff: list[str])
     chunks: list[list[SampleFile]] = [[] for _ in range(max(1, min(jobs, len(files))))]
     for f in sorted(files, key=lambda f: -len(f.page_kinds)):
         min(chunks, key=lambda c: sum(len(x.page_kinds) for x in c)).append(f)
-    base = [*signoff, "--customers", str(customers), "--date-order", "dmy", "inspect", "--json"]
+    known = ["--customers", str(customers)]
+    if articles:  # the shipper's article list, as a deployment that has one configures it
+        write_articles_csv(workdir / "articles.csv")
+        known += ["--articles", str(workdir / "articles.csv")]
+    base = [*signoff, *known, "--date-order", "dmy", "inspect", "--json"]
     procs = []
     for n, chunk in enumerate(chunks, start=1):
         out, log = workdir / f"inspect-{n}.jsonl", workdir / f"inspect-{n}.log"
@@ -143,6 +147,7 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, help="keep (or reuse) the corpus and records here")
     ap.add_argument("--jobs", type=int, default=2, help="parallel signoff processes (default 2)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    ap.add_argument("--articles", action="store_true", help="read with the generator's article list configured (articles = CSV)")
     ap.add_argument("--signoff", help="reader command to measure (default: this virtualenv's signoff)")
     ap.add_argument("--fax", type=int, default=12, metavar="N",
                     help="also measure word recall on N old 100 dpi fax-like pages (default 12; 0 skips)")
@@ -157,7 +162,7 @@ def main() -> int:
         t0 = time.monotonic()
         signoff = shlex.split(args.signoff) if args.signoff else _signoff()
         try:
-            records = _read(files, workdir, args.jobs, signoff)
+            records = _read(files, workdir, args.jobs, signoff, args.articles)
         except ReaderCrashed as exc:
             print(f"accuracy: the reader crashed, nothing scored: {exc}", file=sys.stderr)
             if args.workdir is None:

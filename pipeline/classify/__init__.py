@@ -1,8 +1,9 @@
-"""Classification: what kind of page a page is, and which known customer a name means."""
+"""Classification: what kind of page a page is, and which known customer or article a reading means."""
 
 from __future__ import annotations
 
+from pipeline.classify.articles import ArticleList, load_articles
 from pipeline.classify.customers import Customer, CustomerList, load_customers
 from pipeline.classify.kind import page_kind
 
-__all__ = ["Customer", "CustomerList", "load_customers", "page_kind"]
+__all__ = ["ArticleList", "Customer", "CustomerList", "load_articles", "load_customers", "page_kind"]

@@ -9,6 +9,7 @@ from pipeline.samples.corpus import (
     Customer,
     format_time,
     random_sheet,
+    write_articles_csv,
     write_customers_csv,
     write_demo_set,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "random_sheet",
     "render_other_page",
     "render_sheet",
+    "write_articles_csv",
     "write_customers_csv",
     "write_demo_set",
     "write_corpus",

@@ -238,6 +238,15 @@ def write_customers_csv(path: Path) -> None:
         writer.writerows([c.id, c.name] for c in CUSTOMERS)
 
 
+def write_articles_csv(path: Path) -> None:
+    """Write the generator's article numbers as a one-column ``sku`` CSV: a shipper's article list."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["sku"])
+        writer.writerows([row[0]] for row in _CATALOGUE)
+
+
 # The demo set: one entry per file (name stem, extension, the sheets as random_sheet arguments; None is a
 # blank back side). Together they cover all languages, layouts, time styles and barcode kinds.
 _Spec = dict[str, object]

@@ -37,7 +37,7 @@ def test_signoff_config_env_names_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    ['date_order = "YMD"\n', 'languages = []\n', 'inbox = "x"\nbogus = 1\n', "not toml ==", 'customers = "nope.csv"\n'],
+    ['date_order = "YMD"\n', 'languages = []\n', 'inbox = "x"\nbogus = 1\n', "not toml ==", 'customers = "nope.csv"\n', 'articles = "nope.csv"\n'],
 )
 def test_invalid_config_is_refused(tmp_path: Path, content: str) -> None:
     conf = tmp_path / "signoff.toml"
@@ -63,3 +63,9 @@ def test_the_celery_executor_needs_a_redis_broker(tmp_path: Path) -> None:
     conf = tmp_path / "signoff.toml"
     conf.write_text('executor = "celery"\nbroker = "redis://localhost/0"\nresult_backend = "rediss://results:6380/1"\n')
     assert load_settings(env={}, cwd=tmp_path).result_backend == "rediss://results:6380/1"
+
+
+def test_the_article_list_is_found_beside_the_config(tmp_path: Path) -> None:
+    (tmp_path / "articles.csv").write_text("sku\nPT-5L\n", encoding="utf-8")
+    (tmp_path / "signoff.toml").write_text('articles = "articles.csv"\n')
+    assert load_settings(env={}, cwd=tmp_path).articles == (tmp_path / "articles.csv").resolve()
