@@ -26,7 +26,7 @@ from pipeline.checks import (
     check_text_field,
     check_time,
 )
-from pipeline.classify import ArticleList, CustomerList, page_kind
+from pipeline.classify import ArticleList, CustomerList, Known, page_kind
 from pipeline.dates import clock_time, find_datetime, is_plausible
 from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
 from pipeline.fields import ItemRow, ValueRegion, extract_fields, parse_qty, tidy_sku
@@ -527,8 +527,7 @@ def _starts_new(current: list[PageResult], page: PageResult) -> bool:
 
 
 def build_documents(
-    source: Path, sha256: str, pages: Iterable[PageResult], customers: CustomerList | None = None,
-    articles: ArticleList | None = None,
+    source: Path, sha256: str, pages: Iterable[PageResult], known: Known = Known()
 ) -> list[ScanDoc]:
     """Group a file's pages into documents (one per delivery) and merge their field checks.
 
@@ -559,11 +558,11 @@ def build_documents(
                 if found or name != "remarks":
                     fields[name] = _merge(found)
             fields["items"] = _merge_items([p.items for p in group if p.items is not None])
-            if articles is not None and articles.codes:
-                fields["items"] = _known_articles(fields["items"], articles)
-            if customers is not None and customers.customers:
+            if known.articles is not None and known.articles.codes:
+                fields["items"] = _known_articles(fields["items"], known.articles)
+            if known.customers is not None and known.customers.customers:
                 texts = [p.page.text or "" for p in group]
-                fields["customer"], customer_id = _canonical_customer(fields["customer"], customers, texts)
+                fields["customer"], customer_id = _canonical_customer(fields["customer"], known.customers, texts)
         docs.append(
             ScanDoc(
                 source=source,

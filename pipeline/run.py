@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.classify import ArticleList, CustomerList, load_articles, load_customers
+from pipeline.classify import Known, load_known
 from pipeline.document import ScanDoc
 from pipeline.errors import ArchiveUnwritable, DocumentError, PipelineError, ReasonCode, Unreadable
 from pipeline.filing import FiledDoc, file_document, plan_destination, quarantine, remove_original
@@ -40,9 +40,7 @@ Read = tuple[SourceFile, list[ScanDoc]]  # a file read: what filing needs to kno
 PageProgress = Callable[[int, int], None]  # (pages just finished, pages in the whole run)
 
 
-def documents(
-    src: SourceFile, pages: Iterable[PageResult], customers: CustomerList | None, articles: ArticleList | None = None
-) -> list[ScanDoc]:
+def documents(src: SourceFile, pages: Iterable[PageResult], known: Known) -> list[ScanDoc]:
     """Group a file's page readings, in page order, into documents, as a whole file read gives them.
 
     Shared with the watch service's reader pool, which has a file's pages read in several processes.
@@ -50,7 +48,7 @@ def documents(
     Raises:
         DocumentError: a page could not be read (from ``pages``), or every page is blank.
     """
-    docs = build_documents(src.path, src.sha256, pages, customers, articles)
+    docs = build_documents(src.path, src.sha256, pages, known)
     if not docs:
         raise Unreadable(
             f"{src.path.name}: every page is blank; nothing to file",
@@ -117,10 +115,7 @@ class Pipeline:
             tess.check()
             engine = tess
         self.engine = engine
-        self.customers: CustomerList | None = (
-            load_customers(settings.customers) if settings.customers else None
-        )
-        self.articles: ArticleList | None = load_articles(settings.articles) if settings.articles else None
+        self.known = load_known(settings.customers, settings.articles)
         self._index_factory = index_factory
         self._index = None
         self._notes = None  # pipeline.index.PendingFolders, made when a first sheet is filed
@@ -176,7 +171,7 @@ class Pipeline:
 
     def _documents(self, src: SourceFile, pages: Iterable[PageResult]) -> list[ScanDoc]:
         """Group a file's page readings into documents (raises DocumentError: a bad page, or all blank)."""
-        return documents(src, pages, self.customers, self.articles)
+        return documents(src, pages, self.known)
 
     def _reads(self, paths: Sequence[Path], pages: PageProgress) -> Generator[tuple[Path, Read | DocumentError], None, None]:
         """Each file read (or why it cannot be filed), in the order given.

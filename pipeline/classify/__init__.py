@@ -5,5 +5,6 @@ from __future__ import annotations
 from pipeline.classify.articles import ArticleList, load_articles
 from pipeline.classify.customers import Customer, CustomerList, load_customers
 from pipeline.classify.kind import page_kind
+from pipeline.classify.known import Known, load_known
 
-__all__ = ["ArticleList", "Customer", "CustomerList", "load_articles", "load_customers", "page_kind"]
+__all__ = ["ArticleList", "Customer", "CustomerList", "Known", "load_articles", "load_customers", "load_known", "page_kind"]

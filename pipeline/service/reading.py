@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Union, runtime_checkable
 
-from pipeline.classify import ArticleList, CustomerList, load_articles, load_customers
+from pipeline.classify import load_known
 from pipeline.document import ScanDoc
 from pipeline.errors import DocumentError, SetupError
 from pipeline.ingest import SourceFile
@@ -305,9 +305,8 @@ class Readings:
         self.files: dict[int, FileReading] = {}  # by serial, in the order given
         self._serial = 0
         self._inbox = Path(os.path.abspath(settings.inbox))
-        # The pages of a file are grouped into documents here, matched to the same customers.
-        self._customers: CustomerList | None = load_customers(settings.customers) if settings.customers else None
-        self._articles: ArticleList | None = load_articles(settings.articles) if settings.articles else None
+        # The pages of a file are grouped into documents here, matched to the same customers and articles.
+        self._known = load_known(settings.customers, settings.articles)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -412,7 +411,7 @@ class Readings:
         if isinstance(src, DocumentError):
             return Failed(src)
         try:
-            docs = documents(src, pages, self._customers, self._articles)
+            docs = documents(src, pages, self._known)
         except DocumentError as exc:
             return Failed(exc)
         except Exception as exc:  # noqa: BLE001 - as in a worker: the file is quarantined, the service goes on
