@@ -20,17 +20,12 @@ from typing import Any, NamedTuple
 from pipeline.errors import SetupError
 from pipeline.ingest import SourceFile
 from pipeline.service.reading import (
-    PROGRESS_PAGES,
     BookedPool,
     Broken,
     Crashed,
-    Failed,
     PageReader,
-    PipelineReader,
-    Read,
     ReaderFactory,
     Readings,
-    ReadFn,
     Result,
     die_with_parent,
     do_job,
@@ -38,24 +33,7 @@ from pipeline.service.reading import (
 )
 from pipeline.settings import Settings
 
-# Result, the readers and die_with_parent live in reading.py (the Celery pool shares them); they
-# are named here too, where the service's other modules and its tests have always found them.
-__all__ = [
-    "DEPTH",
-    "PROGRESS_PAGES",
-    "Broken",
-    "Crashed",
-    "Failed",
-    "PageReader",
-    "PipelineReader",
-    "Read",
-    "ReadFn",
-    "ReaderFactory",
-    "ReaderPool",
-    "Result",
-    "die_with_parent",
-    "pipeline_reader",
-]
+__all__ = ["DEPTH", "ReaderPool"]
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pipeline.service.loop import HEARTBEAT
-from pipeline.service.pool import PROGRESS_PAGES
+from pipeline.service.reading import PROGRESS_PAGES
 from tests.conftest import needs_tesseract
 from tests.e2e.test_first_light import jsonl, signoff
 from tests.e2e.watching import CONFIG, Watch, batch_pdf, filed_pdfs, inbox_files, sheet_scan

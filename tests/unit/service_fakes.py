@@ -16,7 +16,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from pipeline.document import FieldResult, FieldStatus, Page, ScanDoc
 from pipeline.errors import BadInput, ReasonCode
-from pipeline.service.pool import Read, ReadFn
+from pipeline.service.reading import Read, ReadFn
 from pipeline.settings import Settings
 
 TEXT_TAG = 270  # TIFF ImageDescription

@@ -20,10 +20,10 @@ from pipeline.document import Page
 from pipeline.errors import BadInput, ReasonCode, ToolMissing, Unreadable
 from pipeline.ingest import SourceFile
 from pipeline.reader import PageResult
-from pipeline.service import pool as pool_module
 from pipeline.service import reading as reading_module
 from pipeline.service.journal import Journal, journal_path
-from pipeline.service.pool import DEPTH, Broken, Crashed, Failed, PageReader, Read, ReaderPool, Result
+from pipeline.service.pool import DEPTH, ReaderPool
+from pipeline.service.reading import Broken, Crashed, Failed, PageReader, PipelineReader, Read, Result
 from pipeline.service.status import build_status, render_status
 from pipeline.settings import Settings, load_settings
 from tests.unit.service_fakes import fake_reader, write_png
@@ -139,7 +139,7 @@ def pids(read: Result) -> set[str]:
 
 
 def test_the_real_reader_reads_pages_and_a_stand_in_of_whole_files_does_not() -> None:
-    assert issubclass(pool_module.PipelineReader, PageReader)
+    assert issubclass(PipelineReader, PageReader)
     assert isinstance(LinePages(), PageReader)
     assert not isinstance(fake_reader(load_settings(env={})), PageReader)
 

@@ -18,7 +18,7 @@ from pipeline.index import IndexStore
 from pipeline.service import writer as writer_module
 from pipeline.run import BATCH_SECONDS, BATCH_SHEETS
 from pipeline.service.journal import Entry, Journal, journal_path
-from pipeline.service.pool import Read
+from pipeline.service.reading import Read
 from pipeline.service.status import build_status
 from pipeline.service.verify import _index_paths, verify_archive
 from pipeline.service.writer import Outcome, Writer
