@@ -172,6 +172,7 @@ class _Reader:
         self.started = _now()
         self.reading: str | None = None
         self.done = 0  # pages read
+        self.changed = threading.Event()  # what it reads changed: the heartbeat says so now, not at its next tick
         self.stopping = False  # a shutdown began: a failure now may be our own doing (a killed tesseract)
         self.broken: SetupError | None = None
 
@@ -196,6 +197,7 @@ class _Reader:
         else:
             target = replace(decode(what["source"]), path=path) if number else path
             self.reading = f"{name}{where}"
+            self.changed.set()
             started = time.monotonic()
             log.debug("reading %s%s", name, where, extra={"signoff": {"source": name, "page": number}})
             results = [(number, do_job(self.read, self.pages, number, target))]
@@ -203,6 +205,7 @@ class _Reader:
                 results.append((1, do_job(self.read, self.pages, 1, results[0][1])))  # who opens a file reads page 1
             self.done += sum(isinstance(r, PageResult) for _, r in results)
             self.reading = None
+            self.changed.set()
             log.info("read %s%s in %.1f s", name, where, time.monotonic() - started, extra={"signoff": {"source": name, "page": number}})
         broken = next((r.error for _, r in results if isinstance(r, Broken)), None)
         if broken is not None:
@@ -310,17 +313,20 @@ def _reader(settings: Settings, factory: ReaderFactory, logs: tuple[int, int | N
         worker.start()
     finally:
         beating.set()
+        me.changed.set()
         with contextlib.suppress(*Board.errors):
             board.gone(node)
     sys.exit(int(ExitCode.TOOL_MISSING) if me.broken is not None else int(worker.exitcode or 0))
 
 
 def _heartbeat(me: _Reader, timeout: float, stop: threading.Event) -> None:
-    """Say this worker lives, every fifth of ``timeout``; the key lapses ``timeout`` after the last time."""
+    """Say this worker lives, every fifth of ``timeout`` and whenever what it reads changed (so
+    `signoff status` shows each page read as it is); the key lapses ``timeout`` after the last time."""
     from pipeline.service.celery_app import Board
 
     failing = False
     while True:
+        me.changed.clear()
         try:
             me.board.beat(me.node, me.beat(), timeout)
             failing = False
@@ -328,5 +334,6 @@ def _heartbeat(me: _Reader, timeout: float, stop: threading.Event) -> None:
             if not failing:
                 log.warning("cannot reach the broker for the heartbeat: %s", exc)
             failing = True
-        if stop.wait(max(0.5, timeout / 5)):
+        me.changed.wait(max(0.5, timeout / 5))
+        if stop.is_set():
             return
