@@ -87,7 +87,7 @@ def tidy_sku(text: str) -> str:
     text = re.sub(r"\s*([-/])\s*", r"\1", text.strip())
     text = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", text)
     text = re.sub(r"(?<=[A-Za-z]):(?=\d)", "-", text)
-    text = re.sub(r"(?<=[-/])[~_'`\"”“]+|[~_'`\"”“]+(?=[-/])", "", text)  # specks beside a dash
+    text = re.sub(r"(?<=[-/])[~_'`\"”“.,]+|[~_'`\"”“.,]+(?=[-/])", "", text)  # specks beside a dash
     m = re.match(r"[A-Za-z]+", text)
     if m and any(ch.isupper() for ch in m[0]):
         text = m[0].translate(_SIZE_ONLY) + text[m.end():]
@@ -258,6 +258,8 @@ def extract_fields(layout: Layout) -> PageFields:
             out.values["time"] = below
     if header_line is not None:
         out.table_header = layout.lines[header_line].box
+        if not any(name == "qty" for name, *_ in columns):
+            columns = _with_unheaded_qty(layout, header_line, columns, hits)
         out.items, out.table_rows_seen = _read_table(layout, header_line, columns, hits)
     else:
         label = _best_hit(hits, "items")
@@ -363,6 +365,13 @@ def _weight(text: str) -> int:
 # A SKU: letters and digits with a dash or slash, or a letter prefix and digits ("HD-7731", "A-1001",
 # "TB-2x4-240", "PK2040"); never a plain number, which is a quantity.
 _SKU_SHAPE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9][A-Za-z0-9\-/.]{1,30}$")
+# A size in a description ("300mm", "45x95", "M6x40", "5L"): letters and digits, but no item code.
+_MEASURE = re.compile(r"^M?\d+(?:[.,]\d+)?(?:[xX×]\d+(?:[.,]\d+)?)*(?:mm|cm|dm|m|km|g|kg|t|l|L|ml|cl|dl)?$")
+
+
+def _is_code(text: str) -> bool:
+    """Whether a word, tidied of the marks around it, has an item code's shape and is no size."""
+    return bool(_SKU_SHAPE.match(text)) and not _MEASURE.match(text)
 
 
 def _read_headerless(layout: Layout, first: int, hits: list[LabelHit]) -> list[ItemRow]:
@@ -391,7 +400,7 @@ def _read_headerless(layout: Layout, first: int, hits: list[LabelHit]) -> list[I
 
 def _shaped_row(words: list[Word], line: Line, unit: float) -> ItemRow | None:
     """A line read as an item row by its shape: a SKU-shaped word and a quantity at one end."""
-    sku_at = next((i for i, w in enumerate(words) if _SKU_SHAPE.match(w.text)), None)
+    sku_at = next((i for i, w in enumerate(words) if _is_code(tidy_sku(w.text))), None)
     if sku_at is None and words and re.fullmatch(r"[A-Z][A-Z0-9\-/.]{2,30}", words[0].text):
         sku_at = 0  # a code at the start of the line with a digit misread as a letter ("PTSL")
     if sku_at is None or len(words) < 2:
@@ -423,8 +432,9 @@ def _shaped_row(words: list[Word], line: Line, unit: float) -> ItemRow | None:
 
 def _first_shaped_rows(layout: Layout, hits: list[LabelHit]) -> int | None:
     """Where item rows start on a page whose table has neither its label nor its column heads read
-    (a 150 dpi Chinese sheet's "货品明细" and "品名" both garbled): the first of two lines in a row,
-    neither a field label's, that read as item rows by their shape. One such line alone (an address
+    (a 150 dpi Chinese sheet's "货品明细" and "品名" both garbled): the first of two lines, neither a
+    field label's, that read as item rows by their shape, with at most two lines between them that
+    do not (a row whose quantity was misread, a rule's remains). One such line alone (an address
     with a postcode and a house number) is not a table."""
     label_lines = {h.line for h in hits}
     unit = layout.unit
@@ -435,12 +445,14 @@ def _first_shaped_rows(layout: Layout, hits: list[LabelHit]) -> int | None:
     for li in range(len(layout.lines) - 1):
         if not shaped[li]:
             continue
+        between = 0
         for nxt in range(li + 1, len(layout.lines)):
-            if layout.lines[nxt].top - layout.lines[nxt - 1].bottom > 3.2 * unit:
+            if layout.lines[nxt].top - layout.lines[nxt - 1].bottom > 3.2 * unit or nxt in label_lines:
                 break
-            if _clean(layout.lines[nxt].words):
-                if shaped[nxt]:
-                    return li
+            if shaped[nxt]:
+                return li
+            between += bool(_clean(layout.lines[nxt].words))
+            if between > 2:
                 break
     return None
 
@@ -449,16 +461,31 @@ def _code_before_description(cells: dict[str, list[Word]]) -> None:
     """A table whose code column has no heading read ("Article No." wrapped over two lines, its
     "No." alone too little to name a column): a code at the start of the description is the SKU."""
     words = cells.get("description", [])
-    if len(words) > 1 and _SKU_SHAPE.match(tidy_sku(words[0].text)):
+    if len(words) > 1 and _is_code(tidy_sku(words[0].text)):
         cells["sku"], cells["description"] = words[:1], words[1:]
+
+
+def _specks_before_code(cells: dict[str, list[Word]]) -> None:
+    """Marks read as words before the code in the SKU column ("i A-1001", "oo. GL-88": a rule's
+    remains, a speck): the code alone is the SKU."""
+    words = cells.get("sku", [])
+    if len(words) < 2 or _is_code(tidy_sku(_join(words))):
+        return
+    # The code may have a digit read as a letter ("PT-SL"): capitals with a dash count too.
+    at = next(
+        (i for i, w in enumerate(words) if _is_code(t := tidy_sku(w.text)) or re.fullmatch(r"[A-Z]+[-/][A-Z0-9\-/]+", t)),
+        None,
+    )
+    if at and all(_weight(w.text) <= 2 and not any(c.isdigit() for c in w.text) for w in words[:at]):
+        cells["sku"] = words[at:]
 
 
 def _split_sku_cell(cells: dict[str, list[Word]]) -> None:
     """A code followed by words in the SKU column ("SW-500 Stretch", "NL-75 钉子 75mm"): the
     description's start drifted into it, or its heading was lost. The code alone is the SKU."""
     words = cells.get("sku", [])
-    if len(words) > 1 and _SKU_SHAPE.match(tidy_sku(words[0].text)) and any(
-        any(c.isalpha() for c in w.text) and not _SKU_SHAPE.match(tidy_sku(w.text)) for w in words[1:]
+    if len(words) > 1 and _is_code(tidy_sku(words[0].text)) and any(
+        any(c.isalpha() for c in w.text) and not _is_code(tidy_sku(w.text)) for w in words[1:]
     ):
         cells["description"] = words[1:] + cells.get("description", [])
         cells["sku"] = words[:1]
@@ -500,6 +527,42 @@ def parse_qty(text: str, cell: bool = False) -> tuple[int | None, str | None]:
     return int(m[1]), unit or None
 
 
+def _with_unheaded_qty(
+    layout: Layout, header_line: int, columns: list[tuple[str, float, float]], hits: list[LabelHit]
+) -> list[tuple[str, float, float]]:
+    """A table whose quantity heading was lost ("Qty" read "ty"): the numbers that end its rows,
+    right of every heading that was read and standing in one column (left or right edges in line),
+    are its quantity column. Without them the table stays as read, its quantities unread."""
+    unit = layout.unit
+    label_lines = {h.line for h in hits if h.colon}
+    after = max(right for _, _, right in columns) + 2 * unit
+    ends: list[tuple[float, float]] = []  # where each row's closing number (and unit) stands
+    prev_bottom = layout.lines[header_line].bottom
+    for li in range(header_line + 1, len(layout.lines)):
+        line = layout.lines[li]
+        if line.top - prev_bottom > 3.2 * unit or li in label_lines:
+            break
+        words = _clean(line.words)
+        if not words:
+            continue
+        prev_bottom = line.bottom
+        for tail in (words[-1:], words[-2:]):
+            if len(tail) == len(words) or tail[0].left < after or not tail[0].text[:1].isdigit():
+                continue
+            if parse_qty(" ".join(w.text for w in tail), cell=True)[0] is not None:
+                ends.append((float(tail[0].left), float(tail[-1].right)))
+                break
+    if not ends:
+        return columns
+    # In the column: its left edge in line with most rows' (left-aligned), or its right edge
+    # (right-aligned; "181 box" and "48" end together).
+    mid = [sorted(e[k] for e in ends)[len(ends) // 2] for k in (0, 1)]
+    column = [e for e in ends if abs(e[0] - mid[0]) <= 2 * unit or abs(e[1] - mid[1]) <= 2 * unit]
+    if len(column) < 2 and len(ends) > 1:
+        return columns
+    return sorted([*columns, ("qty", min(e[0] for e in column), max(e[1] for e in column))], key=lambda c: c[1])
+
+
 def _read_table(
     layout: Layout, header_line: int, columns: list[tuple[str, float, float]], hits: list[LabelHit]
 ) -> tuple[list[ItemRow], int]:
@@ -522,7 +585,7 @@ def _read_table(
         cells: dict[str, list[Word]] = {}
         for w in _clean(line.words):
             if w.right < columns[0][1] - 4 * unit:
-                if not coded and not cells and _SKU_SHAPE.match(tidy_sku(w.text)):
+                if not coded and not cells and _is_code(tidy_sku(w.text)):
                     cells["sku"] = [w]  # the code of a table whose code column has no head read
                 continue  # far left of the table
             qty_col = next((b for b in bounds if b[0] == "qty"), None)
@@ -540,6 +603,7 @@ def _read_table(
             continue  # a line of stray marks (a rule's remains): not a row, not the end either
         seen += 1
         prev_bottom = line.bottom
+        _specks_before_code(cells)
         _split_sku_cell(cells)
         if "sku" not in cells and not coded:
             _code_before_description(cells)

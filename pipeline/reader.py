@@ -331,7 +331,8 @@ def _apply_rereads(row: ItemRow, read: dict[str, str]) -> ItemRow:
             row = dataclasses.replace(row, qty=qty, unit=qty_unit or row.unit)
     if "sku" in read:
         text = tidy_sku(read["sku"])
-        if _SKU.match(text):
+        # A code read with digits is not traded for one without ("A-1001" for "A-HOor").
+        if _SKU.match(text) and (any(c.isdigit() for c in text) or not any(c.isdigit() for c in row.sku or "")):
             row = dataclasses.replace(row, sku=text)
     return row
 

@@ -391,6 +391,105 @@ def test_item_rows_are_found_by_their_shape_when_neither_label_nor_heads_were_re
     assert found.table_header is None  # rows alone never make a page look more like a sheet
 
 
+def test_shaped_rows_start_at_the_first_even_with_a_misread_row_after_it() -> None:
+    """Label and heads garbled, and the second row's quantity misread ("1e6"): the table still
+    starts at its first row, not at the next two rows that read whole."""
+    p = form(
+        (200, 300, "收货单位:"),
+        (200, 360, "北京闪城建材有限公司"),
+        (200, 500, "侦品:"),
+        (230, 580, "货 人 台 肯 名 数 最"),
+        (230, 650, "HD-7802 钢挂锁 228 件"),
+        (230, 720, "HD-7731 门匀链钢再 1e6 件"),
+        (230, 790, "PK-2040 纸箱 40x30x30 52 件"),
+        (230, 860, "SW-500 缠绕膜 500mm 10 件"),
+        (200, 960, "签收时间:"),
+    )
+    assert _rows(extract_fields(p.layout())) == [("HD-7802", 228), ("PK-2040", 52), ("SW-500", 10)]
+
+
+def test_a_size_in_the_description_is_not_the_rows_code() -> None:
+    """The code read with a mark before it ("”SFE-44120") and a size after it ("M6x40", "500mm"):
+    the code is the SKU, and a row whose code was lost takes no size for one."""
+    p = form(
+        (200, 500, "货品明细:"),
+        (230, 580, "货号 曲名 数昌"),
+        (230, 650, "”SE-44120 ”螺丝 M6x40 233"),
+        (230, 720, "1001 松木板 45x95 233 米"),
+        (230, 790, "_HD-7731 门铰链 钢制 30 件"),
+        (230, 860, "SW-500 缠绕膜 500mm 10 件"),
+        (200, 960, "签收时间:"),
+    )
+    assert _rows(extract_fields(p.layout())) == [("SE-44120", 233), ("HD-7731", 30), ("SW-500", 10)]
+
+
+def test_marks_before_the_code_in_its_column_are_not_part_of_it() -> None:
+    """A rule's remains read "i" or "oo." before the code, and a dot beside its dash ("PL.-1200")."""
+    p = form(
+        (200, 500, "Artiklar:"),
+        (230, 580, "Artikelnr"),
+        (700, 580, "Benämning"),
+        (1800, 580, "Antal"),
+        (200, 650, "i A-1001"),
+        (700, 650, "Furuplanka 45x95"),
+        (1800, 650, "50 m"),
+        (200, 720, "oo. GL-88"),
+        (700, 720, "Arbetshandskar"),
+        (1800, 720, "43"),
+        (230, 790, "PL.-1200"),
+        (700, 790, "EUR-pall"),
+        (1800, 790, "4 st"),
+        (200, 860, "i PT-SL"),
+        (700, 860, "Väggfärg vit 5 l"),
+        (1800, 860, "52"),
+    )
+    assert _rows(extract_fields(p.layout())) == [("A-1001", 50), ("GL-88", 43), ("PL-1200", 4), ("PT-SL", 52)]
+
+
+def test_a_lost_quantity_heading_is_found_by_the_numbers_in_line_under_it() -> None:
+    """ "Qty" read "ty", too little to name a column: the numbers that end the rows, in one column
+    right of the named headings, are the quantities; a number inside a description is not."""
+    p = form(
+        (200, 500, "Items:"),
+        (230, 580, "ItemNo."),
+        (600, 580, "Description."),
+        (1840, 580, "ty"),
+        (230, 650, "GL-88"),
+        (600, 650, "Work gloves, size 9"),
+        (1860, 650, "48"),
+        (230, 720, "NL-75"),
+        (600, 720, "Nails 75 mm, 1 kg"),
+        (1860, 720, "181 box"),
+        (230, 790, "PT-5L"),
+        (600, 790, "Wall paint white 5 L"),
+        (1860, 790, "1"),
+        (200, 900, "Date:"),
+    )
+    found = extract_fields(p.layout())
+    assert [(r.sku, r.description, r.qty) for r in found.items] == [
+        ("GL-88", "Work gloves, size 9", 48),
+        ("NL-75", "Nails 75 mm, 1 kg", 181),
+        ("PT-5L", "Wall paint white 5 L", 1),
+    ]
+
+
+def test_without_a_quantity_column_numbers_out_of_line_are_no_quantities() -> None:
+    """No quantity heading, and the numbers ending the descriptions stand anywhere: no quantities
+    are made up, the rows stay without them."""
+    p = form(
+        (200, 500, "Items:"),
+        (230, 580, "ItemNo."),
+        (600, 580, "Description"),
+        (230, 650, "GL-88"),
+        (600, 650, "Work gloves, size 9"),
+        (230, 720, "NL-75"),
+        (600, 720, "Nails 75 mm, 1 kg, a box of 250 nails 200"),
+        (230, 790, "PT-5L"),
+        (600, 790, "Wall paint 12"),
+    )
+    assert _rows(extract_fields(p.layout())) == [("GL-88", None), ("NL-75", None), ("PT-5L", None)]
+
+
 def test_one_line_shaped_like_an_item_row_is_no_table() -> None:
     """An address line with a code-like postcode and a number is not an item table."""
     p = form(

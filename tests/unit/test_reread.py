@@ -143,6 +143,17 @@ def test_an_unsure_quantity_is_replaced_only_by_its_own_start() -> None:
     assert [r.qty for r in out] == [74, 9]
 
 
+def test_an_unsure_code_is_not_traded_for_a_second_look_without_its_digits() -> None:
+    """ "A-1001" read unsure, then "A-HOor" on the second look: the digits the page read stay;
+    a code whose digit the page read as a letter ("PTSL") still takes a second look with it."""
+    rows = [
+        ItemRow("A-1001", "Pine", 50, None, 40.0, None, Box(10, 100, 120, 140), sku_sure=False),
+        ItemRow("PTSL", "Paint", 7, None, 40.0, None, Box(10, 200, 120, 240), sku_sure=False),
+    ]
+    out = _reread_rows(rows, PAGE, CellEngine("“A-HOor", "PT-5L"), unit=40.0)
+    assert [r.sku for r in out] == ["A-1001", "PT-5L"]
+
+
 def _time_value(text: str) -> ValueRegion:
     v = _value(text, 400)
     return dataclasses.replace(v, label=dataclasses.replace(v.label, field="time"))
