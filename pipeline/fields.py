@@ -12,7 +12,7 @@ from pipeline.labels import COLUMN_LABELS, FIELD_LABELS
 from pipeline.layout import Box, LabelHit, Layout, Line, find_labels, tokenize
 from pipeline.ocr.tesseract import is_cjk
 
-__all__ = ["ItemRow", "PageFields", "ValueRegion", "extract_fields", "parse_qty", "tidy_sku"]
+__all__ = ["ItemRow", "PageFields", "ValueRegion", "extract_fields", "lone_one", "parse_qty", "tidy_sku"]
 
 # Table rules and specks read as words; "&" and "+" are kept: they belong to company names.
 _NOISE = re.compile(r"^[|\\/_\-—–~:;.,'\"`()\[\]{}<>=*°!?“”‘’«»。，：]+$")
@@ -91,7 +91,14 @@ def tidy_sku(text: str) -> str:
     m = re.match(r"[A-Za-z]+", text)
     if m and any(ch.isupper() for ch in m[0]):
         text = m[0].translate(_SIZE_ONLY) + text[m.end():]
-    return text
+    # A part of the code that is digits but for one letter shaped like a digit ("SW-S00"): the digit.
+    return "".join(
+        part.translate(_AS_DIGIT) if len(re.findall(r"\d", part)) >= 2 and re.fullmatch(r"\d*[SOIlBZG]\d*", part) else part
+        for part in re.split(r"([-/])", text)
+    )
+
+
+_AS_DIGIT = str.maketrans("SOIlBZG", "5011826")
 
 
 def _junk(w: Word, unit: float) -> bool:
@@ -511,14 +518,18 @@ def parse_qty(text: str, cell: bool = False) -> tuple[int | None, str | None]:
     """A quantity and its unit ("12 pcs", "3 st", "5 件"). With `cell`, the text is known to be
     the quantity column's cell, so ones read as letters are taken for ones."""
     # O and l are taken for digits within one word only: "8 oe" is 8 and a smudged unit, not 80.
-    t = "".join(_digit_letters(part) for part in text.split())
+    # Digits go on across a space only as a thousands group ("1 200"): "149 7" is a number and a
+    # speck, not 1497.
+    t = " ".join(_digit_letters(part) for part in text.split())
+    t = re.sub(r"(?<=\d) (?=\d{3}(?!\d))|(?<=\D) (?=\D)|(?<=\d) (?=\D)", "", t)
     if cell:
-        t = re.sub(r"^[^\w]+(?=\d)", "", t)  # a speck before the number ("'8st", ".18")
-        t = re.sub(r"[^\w]+$", "", t)  # or after it ("ll.")
+        t = re.sub(r"^[\W_]+(?=\d)", "", t)  # a speck before the number ("'8st", ".18", "_ 6st")
+        t = re.sub(r"[\W_]+$", "", t)  # or after it ("ll.")
         t = re.sub(r"^[ti](?=\d)", "1", t)  # "t0" for 10
     if cell and not any(c.isdigit() for c in t):
         # "11 m" read "lim" or "iim": thin ones at 150 dpi come out as l, i or I. Two or more of
-        # them before a unit (or alone) are the number; a single one could be a stray mark.
+        # them before a unit (or alone) are the number; a single one could be a stray mark (see
+        # lone_one).
         t = re.sub(r"^[lIi|!]{2,}(?=[^\W\d_]{0,4}$)", lambda m: "1" * len(m[0]), t)
     m = _QTY.match(t)
     if not m:
@@ -561,6 +572,14 @@ def _with_unheaded_qty(
     if len(column) < 2 and len(ends) > 1:
         return columns
     return sorted([*columns, ("qty", min(e[0] for e in column), max(e[1] for e in column))], key=lambda c: c[1])
+
+
+def lone_one(text: str) -> tuple[int | None, str | None]:
+    """A quantity cell read twice without a digit, as a thin letter and a unit ("Im", "lpcs" for
+    1 m, 1 pcs): the letter is the one. Only a last resort: "läkt" is as often "14 krt" with the 4
+    lost, which a second look reads right."""
+    m = re.fullmatch(r"[\W_]*[lI|]([^\W\d_]{1,4})[\W_]*", text.strip())
+    return (1, m[1]) if m else (None, None)
 
 
 def _read_table(

@@ -177,6 +177,25 @@ class Layout:
         self.lines = self._group(usable)
 
     def _group(self, words: Sequence[Word]) -> list[Line]:
+        # Flat marks (a rule's remains read "|" or ".", 5 px tall) do not anchor lines either: one
+        # that came first would set a line's middle and height, split a table row in two and keep
+        # the row's description apart from its code. They join a line whose middle they are near.
+        flat = [w for w in words if w.height < 0.4 * self.unit]
+        lines = self._join(w for w in words if w.height >= 0.4 * self.unit)
+        strays: list[Word] = []
+        for w in flat:
+            near = [ln for ln in lines if abs(ln.cy - w.cy) <= 0.55 * min(ln.height, 2.5 * self.unit)]
+            if near:
+                min(near, key=lambda ln: abs(ln.cy - w.cy)).words.append(w)
+            else:
+                strays.append(w)
+        lines += self._join(strays)
+        for line in lines:
+            line.words.sort(key=lambda w: w.left)
+        lines.sort(key=lambda ln: (ln.cy, ln.box.left))
+        return lines
+
+    def _join(self, words: Iterable[Word]) -> list[Line]:
         lines: list[Line] = []
         for w in sorted(words, key=lambda w: (w.cy, w.left)):
             # Tall blobs (a signature read as text, a stamp frame) do not anchor lines.
@@ -189,9 +208,6 @@ class Layout:
                 best = Line()
                 lines.append(best)
             best.words.append(w)
-        for line in lines:
-            line.words.sort(key=lambda w: w.left)
-        lines.sort(key=lambda ln: (ln.cy, ln.box.left))
         return lines
 
     def gap_ok(self, a: Word, b: Word, factor: float = 3.0) -> bool:

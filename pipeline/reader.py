@@ -29,7 +29,7 @@ from pipeline.checks import (
 from pipeline.classify import ArticleList, CustomerList, Known, page_kind
 from pipeline.dates import clock_time, find_datetime, is_plausible
 from pipeline.document import Barcode, FieldResult, FieldStatus, Page, ScanDoc, Word
-from pipeline.fields import ItemRow, ValueRegion, extract_fields, parse_qty, tidy_sku
+from pipeline.fields import ItemRow, ValueRegion, extract_fields, lone_one, parse_qty, tidy_sku
 from pipeline.ingest import MIN_READ_DPI, RawPage
 from pipeline.labels import FIELD_LABELS
 from pipeline.layout import Box, Layout, find_labels
@@ -325,6 +325,8 @@ def _apply_rereads(row: ItemRow, read: dict[str, str]) -> ItemRow:
     """A row with what its cells read again, where that reading makes sense."""
     if "qty" in read:
         qty, qty_unit = parse_qty(read["qty"], cell=True)
+        if qty is None and row.qty is None:
+            qty, qty_unit = lone_one(read["qty"])
         # A number the page read unsure is replaced only by its own start: the unit read into it
         # ("22 st" as "228") is what a second look mends; a wholly other number is not trusted.
         if qty is not None and (row.qty is None or _unit_read_into(row.qty, qty)):

@@ -214,6 +214,10 @@ def test_item_codes_are_tidied_as_printed() -> None:
     assert tidy_sku("PK:2040") == "PK-2040"
     assert tidy_sku("SE-~44120") == "SE-44120"
     assert tidy_sku("GL - 88") == "GL-88"
+    assert tidy_sku("PL.-1200") == "PL-1200"  # a dot beside the dash is a speck
+    # One letter shaped like a digit among two or more digits is the digit; letters elsewhere stay.
+    assert tidy_sku("SW-S00") == "SW-500" and tidy_sku("SE-4412O") == "SE-44120"
+    assert tidy_sku("PT-5L") == "PT-5L" and tidy_sku("PT-SL") == "PT-SL" and tidy_sku("B-2") == "B-2"
 
 
 def test_a_misread_chinese_heading_of_two_characters_still_heads_its_column() -> None:
@@ -490,6 +494,41 @@ def test_without_a_quantity_column_numbers_out_of_line_are_no_quantities() -> No
     assert _rows(extract_fields(p.layout())) == [("GL-88", None), ("NL-75", None), ("PT-5L", None)]
 
 
+def test_flat_marks_above_a_row_do_not_split_it_in_two() -> None:
+    """Two 5 px marks of a rule, a little above a row, read "|": the row's description, printed a
+    few pixels higher than its code, stays on the row's line, not on a line of its own."""
+    p = form(
+        (200, 500, "Artiklar:"),
+        (230, 580, "Artikelnr"),
+        (700, 580, "Benämning"),
+        (1500, 580, "Antal"),
+    )
+    p.line += 1
+    p.words += [Word("|", 1176, 650, 5, 5, 56.0, p.line), Word("|", 1353, 651, 5, 5, 63.0, p.line)]
+    p.words.append(Word("EUR-pall", 700, 646, 185, 58, 92.0, p.line))
+    p.line += 1
+    p.words += [Word("PL-1200", 230, 659, 172, 33, 83.0, p.line), Word("9", 1500, 660, 22, 30, 95.0, p.line)]
+    found = extract_fields(p.layout())
+    assert [(r.sku, r.description, r.qty) for r in found.items] == [("PL-1200", "EUR-pall", 9)]
+
+
+def test_a_flat_mark_near_a_lines_top_stays_out_of_it() -> None:
+    """A 150 dpi "14 Sep 2026 12:50" under its label, a speck read "‘" at the top edge of its
+    "2026": the speck is not part of the value, so the date keeps its clock time."""
+    words = [
+        Word("Date:", 179, 1714, 76, 25, 93.0, 1),
+        Word("‘", 480, 1801, 5, 5, 0.0, 2),
+        Word("14", 227, 1797, 93, 63, 8.0, 3),
+        Word("Sep", 342, 1800, 90, 50, 93.0, 3),
+        Word("2026", 450, 1804, 122, 42, 96.0, 3),
+        Word("12:50", 593, 1810, 137, 42, 96.0, 3),
+        Word("|", 691, 1786, 74, 23, 54.0, 2),
+        Word("oe", 975, 1833, 170, 26, 18.0, 3),
+    ]
+    words += [Word(f"w{k}", 179 + 120 * k, 2200, 100, 26, 95.0, 4) for k in range(8)]  # the page's text size
+    assert "12:50" in extract_fields(Layout(words, 1240, 1754)).values["time"].text
+
+
 def test_one_line_shaped_like_an_item_row_is_no_table() -> None:
     """An address line with a code-like postcode and a number is not an item table."""
     p = form(
@@ -498,6 +537,28 @@ def test_one_line_shaped_like_an_item_row_is_no_table() -> None:
         (800, 500, "Nordic Timber AB"),
     )
     assert extract_fields(p.layout()).items == []
+
+
+def test_digits_go_on_across_a_space_only_as_a_thousands_group() -> None:
+    """ "1 200 st" is 1200; "149 7" is no number (a speck beside 149: the cell is read without it)."""
+    assert parse_qty("1 200 st", cell=True) == (1200, "st")
+    assert parse_qty("149 7", cell=True) == (None, None)
+    p = form(
+        (200, 500, "Items:"),
+        (230, 580, "Item No."),
+        (600, 580, "Description"),
+        (1500, 580, "Qty"),
+        (230, 650, "SW-500"),
+        (600, 650, "Stretch film 500 mm"),
+        (1500, 650, "149"),
+    )
+    p.words.append(Word("7", 2005, 650, 37, H, 13.0, p.line))
+    assert _rows(extract_fields(p.layout())) == [("SW-500", 149)]
+
+
+def test_an_underscore_before_the_quantity_is_a_speck() -> None:
+    """A rule's remains read "_" before the number are no part of it."""
+    assert parse_qty("_ 6st", cell=True) == (6, "st")
 
 
 def test_letters_are_digits_only_inside_the_quantitys_own_word() -> None:

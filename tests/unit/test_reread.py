@@ -154,6 +154,18 @@ def test_an_unsure_code_is_not_traded_for_a_second_look_without_its_digits() -> 
     assert [r.sku for r in out] == ["A-1001", "PT-5L"]
 
 
+def test_a_thin_one_before_a_unit_is_the_quantity_only_when_both_looks_find_no_digit() -> None:
+    """ "1 m" read "Im" on the page and "lm" again: the one is the number. "läkt" on the page and
+    "14 krt" again: the second look's number, not a one made of the l."""
+    rows = [
+        ItemRow("A-1001", "Furuplanka", None, None, 40.0, Box(800, 100, 900, 140), None, qty_sure=False),
+        ItemRow("SE-44120", "Träskruv", None, None, 40.0, Box(800, 200, 900, 240), None, qty_sure=False),
+        ItemRow("GL-88", "Handskar", None, None, 40.0, Box(800, 300, 900, 340), None, qty_sure=False),
+    ]
+    out = _reread_rows(rows, PAGE, CellEngine("lm", "14 krt", "l"), unit=40.0)
+    assert [(r.qty, r.unit) for r in out] == [(1, "m"), (14, "krt"), (None, None)]
+
+
 def _time_value(text: str) -> ValueRegion:
     v = _value(text, 400)
     return dataclasses.replace(v, label=dataclasses.replace(v.label, field="time"))
