@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
-from pipeline.dates import find_datetime, is_plausible
-from pipeline.document import FieldResult, FieldStatus, Page
+from pipeline.dates import find_datetime, is_plausible, mend_year
+from pipeline.document import FieldResult, FieldStatus, Page, Word
 from pipeline.fields import PageFields, ValueRegion
 from pipeline.ink import find_ruled_boxes, has_writing_line, measure_ink
 from pipeline.layout import Box, Layout
@@ -109,14 +110,27 @@ def check_time(
     parsed = find_datetime(text, date_order) if text else None
     if parsed is not None:
         if not is_plausible(parsed.value, now):
-            return FieldResult(UNREADABLE, parsed.iso(), note=f"implausible date {parsed.text!r}")
+            mended = mend_year(parsed.value, now)
+            if mended is None:
+                return FieldResult(UNREADABLE, parsed.iso(), note=f"implausible date {parsed.text!r}")
+            iso = dataclasses.replace(parsed, value=mended).iso()
+            note = f"read {parsed.text!r} as {iso}: mended (a year one misread digit off)"
+            return FieldResult(OK, iso, confidence=round(min(value.conf, 60.0), 1), note=note)
         if parsed.repaired:
             note = f"read {text!r} as {parsed.iso()}: mended (out-of-range digits, or a time's lost colon)"
             return FieldResult(OK, parsed.iso(), confidence=round(min(value.conf, 60.0), 1), note=note)
         return FieldResult(OK, parsed.iso(), confidence=round(value.conf, 1))
-    if (text and any(ch.isalnum() for ch in text)) or _ink_near(reading, value):
+    if any(not _speck(w, reading.layout.unit) for w in value.words) or _ink_near(reading, value):
         return FieldResult(UNREADABLE, None, note=f"no date could be read in {text!r}" if text else "handwriting not read")
     return FieldResult(MISSING, note="empty")
+
+
+def _speck(word: Word, unit: float) -> bool:
+    """Marks, not writing: no letter or digit at all, or one that is too thin or too small for
+    one (a hair read "t", 4 px wide) or read with no confidence. Only the ink check can then say
+    that something is written."""
+    letters = sum(ch.isalnum() for ch in word.text)
+    return letters == 0 or (letters == 1 and (word.width < 0.3 * unit or word.height < 0.6 * unit or word.conf < 60))
 
 
 def check_items(readings: list[PageReading]) -> FieldResult:

@@ -49,14 +49,18 @@ class ParsedTime:
 
 # A date and the time after it run together when the space between was lost ("2026-10-2610:06").
 _RUN_ON = re.compile(
-    r"(?<!\d)(\d{4}[-/.]\d{1,2}[-/.]\d{2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})"
-    r"(?=\d{1,2}[:.]\d{2}(?!\d)|(?:[01]\d|2[0-3])[0-5]\d(?!\d))"
+    rf"(?<!\d)(\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{4}}|\d{{1,2}}\.?\s*(?:{_MONTH_RE})\.?,?\s*\d{{4}})"
+    r"(?=\d{1,2}[:.]\d{2}(?!\d)|(?:[01]\d|2[0-3])[0-5]\d(?!\d))",
+    re.I,
 )
 
 
 def _fix_ocr_digits(text: str) -> str:
     """O for 0 and l/I for 1 next to digits are common OCR slips in dates; a lost space between
-    a date and its time is put back."""
+    a date and its time is put back. A clock time's colon read as a semicolon ("13;15") is the
+    colon, and a rule right after a whole clock time ("08:36|") is no third digit of its minutes."""
+    text = re.sub(r"(?<!\d)([01]?\d|2[0-3]);(?=[0-5]\d(?!\d))", r"\1:", text)
+    text = re.sub(r"(?<=:\d\d)[lI|](?![\d:.])", " ", text)
     text = re.sub(r"(?<=\d)[Oo]|[Oo](?=\d)", "0", text)
     text = re.sub(r"(?<=\d)[lI|]|[lI|](?=\d)", "1", text)
     return _RUN_ON.sub(r"\1 ", text)
@@ -101,8 +105,8 @@ def _mend(group: str, role: str) -> str:
 
 def _repair(text: str, date_order: str) -> str:
     """Mend day, month, hour and minute groups that no calendar or clock has ("64.16.2026 13:89"
-    is 04.10.2026 13:09 in a font with dotted zeros). Years are never mended: a year out of range
-    is an implausible date, and must stay one."""
+    is 04.10.2026 13:09 in a font with dotted zeros). Years are not mended here: only the date's
+    plausibility can say which year was meant (see mend_year)."""
     first, second = ("day", "month") if date_order == "DMY" else ("month", "day")
 
     def numeric(m: re.Match[str]) -> str:
@@ -208,3 +212,20 @@ def is_plausible(value: datetime, now: datetime | None = None, max_age_days: int
     """A receipt time cannot be in the future, nor years before the scan."""
     now = now or datetime.now()
     return now - timedelta(days=max_age_days) <= value <= now + timedelta(days=1)
+
+
+def mend_year(value: datetime, now: datetime | None = None) -> datetime | None:
+    """An implausible time whose year is one OCR-confusable digit off a plausible one ("2626" for
+    2026: a dotted zero read as 6), when only one such year is plausible; else None. A year
+    written wrong stays implausible: 2028 or 2019 is no single slip away from a plausible year."""
+    year = str(value.year)
+    found = set()
+    for i, ch in enumerate(year):
+        if ch in _CONFUSED:
+            try:
+                cand = value.replace(year=int(year[:i] + _CONFUSED[ch] + year[i + 1 :]))
+            except ValueError:  # 29 February in another year
+                continue
+            if is_plausible(cand, now):
+                found.add(cand)
+    return found.pop() if len(found) == 1 else None

@@ -253,6 +253,14 @@ def extract_fields(layout: Layout) -> PageFields:
         hit = _best_hit(hits, name)
         if hit is not None:
             out.values[name] = _value_for(layout, hit, hits, max_lines)
+    if "time" in out.values and not _has_date(out.values["time"].text):
+        # Two time labels, one a slip in a name ("Supplies Lid :" read as "tid:"): the one with a
+        # date beside or under it is the time label.
+        for hit in sorted((h for h in hits if h.field == "time"), key=lambda h: (not h.colon, h.line)):
+            value = _value_for(layout, hit, hits, _MAX_LINES["time"])
+            if _has_date(value.text):
+                out.values["time"] = value
+                break
     time = out.values.get("time")
     if time is None and (found := _time_by_its_value(layout, hits)) is not None:
         out.labels.append(found.label)
@@ -292,20 +300,28 @@ _CJK_TIME_CHARS = frozenset(ch for phrase in FIELD_LABELS["time"] for ch in phra
 
 
 def _time_by_its_value(layout: Layout, hits: list[LabelHit]) -> ValueRegion | None:
-    """A Chinese time label with a character misread ("日其:" or "日斯:" for 日期) that no other rule
-    can name: two to four characters and a colon at the start of a line, one of them a time
-    label's, with a date right of or under it. The date is what makes it the time label; a
-    garbled label without one stays unknown."""
+    """A Chinese time label with a character misread ("日其:", "日斯:" or "B期:" for 日期, "等收时间，"
+    for 签收时间) that no other rule can name: two to four characters and a colon (or a comma in
+    its place) at the start of a line, one of them a time label's and at most one of them a
+    Latin letter, with a date right of or under it. The date is what makes it the time label;
+    a garbled label without one stays unknown."""
     label_lines = {h.line for h in hits}
     for li, line in enumerate(layout.lines):
         if li in label_lines:
             continue
-        tokens = tokenize(line.words)
+        tokens = tokenize([dataclasses.replace(w, text=":") if w.text in ("，", ",") else w for w in line.words])
         end = next((k for k, t in enumerate(tokens[:4]) if t.colon), None)
         if end is None or not 2 <= end + 1 <= 4:
             continue
         head = tokens[: end + 1]
-        if not all(len(t.text) == 1 and is_cjk(t.text) for t in head) or not any(t.text in _CJK_TIME_CHARS for t in head):
+        if not all(len(t.text) == 1 for t in head):
+            continue
+        latin = [t for t in head if not is_cjk(t.text)]
+        if (
+            len(latin) > 1
+            or not all(t.text.isalpha() for t in latin)
+            or not any(t.text in _CJK_TIME_CHARS for t in head)
+        ):
             continue
         words = line.words[head[0].word : head[-1].word + 1]
         hit = LabelHit("time", "".join(t.text for t in head), li, head[0].word, head[-1].word, Box.around(words), True)
@@ -394,7 +410,8 @@ def _read_headerless(layout: Layout, first: int, hits: list[LabelHit]) -> list[I
     prev_bottom = layout.lines[first - 1].bottom if first else layout.lines[first].top
     for li in range(first, len(layout.lines)):
         line = layout.lines[li]
-        if line.top - prev_bottom > 3.2 * unit or li in label_lines:
+        # Before the first row, the column heads' line may be there unread: a wider gap.
+        if line.top - prev_bottom > (3.2 if rows else 5.5) * unit or li in label_lines:
             break
         words = _clean(line.words)
         if words:

@@ -315,10 +315,13 @@ def _row_requests(row: ItemRow, cjk: bool) -> list[tuple[str, Box]]:
     return asked
 
 
-def _unit_read_into(first: int, again: int) -> bool:
-    """Whether `first` is `again` with a unit's letters read as digits after it (228 for "22 st")."""
-    a, b = str(first), str(again)
-    return len(b) < len(a) and a.startswith(b)
+def _unit_read_into(row: ItemRow, again: int, again_unit: str | None) -> bool:
+    """Whether the page's quantity is `again` with a unit's letters read as digits after it (228
+    for "22 st"): the page read no unit, the second look reads one, and its number is the start
+    of the page's. A second look that only lost a digit ("28" read again "2", "30 ne" as "3x")
+    is not taken."""
+    a, b = str(row.qty), str(again)
+    return row.unit is None and bool(again_unit) and len(b) < len(a) and a.startswith(b)
 
 
 def _apply_rereads(row: ItemRow, read: dict[str, str]) -> ItemRow:
@@ -329,7 +332,7 @@ def _apply_rereads(row: ItemRow, read: dict[str, str]) -> ItemRow:
             qty, qty_unit = lone_one(read["qty"])
         # A number the page read unsure is replaced only by its own start: the unit read into it
         # ("22 st" as "228") is what a second look mends; a wholly other number is not trusted.
-        if qty is not None and (row.qty is None or _unit_read_into(row.qty, qty)):
+        if qty is not None and (row.qty is None or _unit_read_into(row, qty, qty_unit)):
             row = dataclasses.replace(row, qty=qty, unit=qty_unit or row.unit)
     if "sku" in read:
         text = tidy_sku(read["sku"])

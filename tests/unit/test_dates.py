@@ -56,7 +56,17 @@ def test_out_of_range_digits_are_mended_when_only_one_reading_fits(text: str, is
 
 def test_a_date_valid_in_the_other_order_is_not_mended() -> None:
     assert find_datetime("05/18/2026", "DMY") is None
-    assert find_datetime("2028-03-01 10:00", "DMY").repaired is False  # a year is never mended
+    assert find_datetime("2028-03-01 10:00", "DMY").repaired is False  # a year is not mended here
+
+
+def test_a_year_one_misread_digit_off_is_mended_only_to_the_one_plausible_year() -> None:
+    from pipeline.dates import mend_year
+
+    now = datetime(2026, 11, 1)
+    assert mend_year(datetime(2626, 10, 4, 11, 25), now) == datetime(2026, 10, 4, 11, 25)  # dotted zero
+    assert mend_year(datetime(2028, 3, 1, 10, 0), now) is None  # written in the future: 2020 is too old
+    assert mend_year(datetime(2019, 3, 1, 10, 0), now) is None  # years off, no slip of a plausible year
+    assert mend_year(datetime(2624, 2, 29), datetime(2026, 1, 10)) == datetime(2024, 2, 29)
 
 
 def test_plausible() -> None:
@@ -74,6 +84,20 @@ def test_a_time_whose_colon_was_lost_right_after_a_date_is_read_and_marked_mende
     # Four digits that are no time stay out of it: a date alone.
     got = find_datetime("12/03/2026 4711", "DMY")
     assert got is not None and got.iso() == "2026-03-12" and not got.has_time
+
+
+def test_a_semicolon_for_the_colon_and_a_rule_after_the_minutes_keep_the_clock_time() -> None:
+    got = find_datetime("2026 年 9 月 13 日 13;15", "DMY")
+    assert got is not None and got.iso() == "2026-09-13T13:15"
+    got = find_datetime(": 19 Sep 2026 08:36| SO", "DMY")
+    assert got is not None and got.iso() == "2026-09-19T08:36"
+    got = find_datetime("19 Sep 2026 08:3l", "DMY")  # a one in the minutes is still a one
+    assert got is not None and got.iso() == "2026-09-19T08:31"
+
+
+def test_a_date_with_a_month_name_run_together_with_its_time_is_read_apart() -> None:
+    got = find_datetime("27Sep202608:05 is oO", "DMY")
+    assert got is not None and got.iso() == "2026-09-27T08:05"
 
 
 def test_a_date_and_time_run_together_are_read_apart() -> None:

@@ -412,6 +412,17 @@ def test_shaped_rows_start_at_the_first_even_with_a_misread_row_after_it() -> No
     assert _rows(extract_fields(p.layout())) == [("HD-7802", 228), ("PK-2040", 52), ("SW-500", 10)]
 
 
+def test_rows_under_an_items_label_are_found_past_the_gap_of_unread_column_heads() -> None:
+    """The heads' line under "货品:" was not read at all: four lines' height of nothing, then rows."""
+    p = form(
+        (200, 500, "货品:"),
+        (230, 700, "HD-7802 铀挂锁 5 件"),
+        (230, 770, "HD-7731 门铰链钢制 110 件"),
+        (200, 860, "签收人:"),
+    )
+    assert _rows(extract_fields(p.layout())) == [("HD-7802", 5), ("HD-7731", 110)]
+
+
 def test_a_size_in_the_description_is_not_the_rows_code() -> None:
     """The code read with a mark before it ("”SFE-44120") and a size after it ("M6x40", "500mm"):
     the code is the SKU, and a row whose code was lost takes no size for one."""
@@ -585,12 +596,25 @@ def test_an_unsure_quantity_is_marked_for_a_second_look() -> None:
     assert [(r.sku, r.qty, r.qty_sure) for r in rows] == [("PL-1200", 228, False), ("HD-7731", 45, True)]
 
 
-@pytest.mark.parametrize("label", ["日其:", "日斯:"])
+@pytest.mark.parametrize("label", ["日其:", "日斯:", "B 期 :", "等 收 时 间 ，"])
 def test_a_garbled_chinese_time_label_is_known_by_the_date_beside_it(label: str) -> None:
     p = form((200, 500, "收货单位:"), (200, 560, "深圳华南电子有限公司"), (200, 700, f"{label} 2026-09-04 13:22"))
     found = extract_fields(p.layout())
     assert found.values["time"].text == "2026-09-04 13:22"
     assert "time" in {h.field for h in found.labels}
+
+
+def test_of_two_time_labels_the_one_with_a_date_is_the_time() -> None:
+    """A company name's "Ltd :" read "Lid :" passes for the Swedish "Tid:" higher on the page; the
+    real "Date/Time:" label further down has the date under it."""
+    p = form(
+        (200, 300, "Consignee:"),
+        (200, 380, "Brightwater Supplies Lid :"),
+        (200, 450, "42 Canal Street"),
+        (200, 900, "Date/Time:"),
+        (200, 980, "27 Sep 2026 08:05"),
+    )
+    assert extract_fields(p.layout()).values["time"].text == "27 Sep 2026 08:05"
 
 
 def test_a_garbled_chinese_label_without_a_date_is_no_time_label() -> None:

@@ -172,3 +172,25 @@ def test_dashed_dotted_and_broken_rules_leave_the_ocr_copy_but_glyphs_stay() -> 
         assert out[y - 6 : y + 6, :].sum() == 0, y
     assert out[560:601, 300:1200].sum() > 0.9 * (np.asarray(img)[560:601, 300:1200] < 128).sum()
     assert out[650:950, 1995:2010].sum() == (np.asarray(img)[650:950, 1995:2010] < 128).sum()
+
+
+def test_a_hair_read_as_one_letter_under_an_empty_time_label_leaves_the_time_missing() -> None:
+    """An empty date field with a hair in it that tesseract read "t" (4 px wide, sure of it): no
+    date is written, so the time is missing and the sheet must be chased, not merely reviewed.
+    A hand-written date there, read as nothing sensible, is unreadable."""
+    from pipeline.checks import check_time
+    from pipeline.document import Word
+    from pipeline.fields import ValueRegion
+    from pipeline.layout import LabelHit
+
+    img = Image.new("L", (2480, 1200), 255)
+    d = ImageDraw.Draw(img)
+    d.line([(400, 205), (402, 221)], fill=0, width=2)  # the hair
+    reading = _reading(np.asarray(img), ["Date:"])
+    label = LabelHit("time", "date", 0, 0, 0, Box(200, 100, 320, 140), True)
+    hair = Word("t", 399, 204, 4, 17, 80.0, 1)
+    value = ValueRegion(label, (hair,), ((hair,),), Box(160, 150, 1300, 260), "below")
+    assert check_time(reading, value, "DMY").status.value == "missing"
+    scrawl = Word("Tt", 300, 190, 200, 50, 40.0, 1)
+    written = ValueRegion(label, (scrawl,), ((scrawl,),), Box(160, 150, 1300, 260), "below")
+    assert check_time(reading, written, "DMY").status.value == "unreadable"

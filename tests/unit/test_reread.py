@@ -143,6 +143,17 @@ def test_an_unsure_quantity_is_replaced_only_by_its_own_start() -> None:
     assert [r.qty for r in out] == [74, 9]
 
 
+def test_a_second_look_that_only_lost_a_digit_is_not_taken() -> None:
+    """ "28" read again "2", "30 ne" read again "3x": the shorter number is the page's own start,
+    but no unit was read into the page's number (none read again, or the page read one)."""
+    rows = [
+        ItemRow("CB-305", "Cable ties", 28, None, 28.0, Box(800, 100, 900, 140), None, qty_sure=False),
+        ItemRow("SW-500", "Sträckfilm", 30, "ne", 40.0, Box(800, 200, 900, 240), None, qty_sure=False),
+    ]
+    out = _reread_rows(rows, PAGE, CellEngine("2", "3x"), unit=40.0)
+    assert [(r.qty, r.unit) for r in out] == [(28, None), (30, "ne")]
+
+
 def test_an_unsure_code_is_not_traded_for_a_second_look_without_its_digits() -> None:
     """ "A-1001" read unsure, then "A-HOor" on the second look: the digits the page read stay;
     a code whose digit the page read as a letter ("PTSL") still takes a second look with it."""
