@@ -478,7 +478,18 @@ def _first_shaped_rows(layout: Layout, hits: list[LabelHit]) -> int | None:
             between += bool(_clean(layout.lines[nxt].words))
             if between > 2:
                 break
-    return None
+    # A table of one row: only a line that could be nothing else stands alone.
+    return next((li for li in range(len(layout.lines)) if shaped[li] and _unmistakable_row(layout.lines[li])), None)
+
+
+def _unmistakable_row(line: Line) -> bool:
+    """An item row that no address or note line looks like: a code with a dash first ("HD-7731"),
+    words of description, and a quantity with its unit last ("226 件", "12 pcs")."""
+    words = _clean(line.words)
+    if len(words) < 4 or not re.fullmatch(r"[A-Za-z]+[-/][A-Za-z0-9\-/]*\d[A-Za-z0-9\-/]*", tidy_sku(words[0].text)):
+        return False
+    qty, unit = parse_qty(re.sub(r"^[^\w]+(?=\d)", "", " ".join(w.text for w in words[-2:])))
+    return qty is not None and unit is not None and unit.isalpha() and sum(_weight(w.text) for w in words[1:-2]) >= 2
 
 
 def _code_before_description(cells: dict[str, list[Word]]) -> None:

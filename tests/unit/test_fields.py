@@ -540,6 +540,24 @@ def test_a_flat_mark_near_a_lines_top_stays_out_of_it() -> None:
     assert "12:50" in extract_fields(Layout(words, 1240, 1754)).values["time"].text
 
 
+def test_a_table_of_one_unmistakable_row_is_read_without_label_or_heads() -> None:
+    """Label and heads garbled, one row: a code with a dash, words, and a quantity with its unit."""
+    p = form(
+        (200, 300, "收货单位:"),
+        (200, 360, "上海恒达物流有限公司"),
+        (200, 430, "上海市浦东新区张江路 88 号"),
+        (200, 500, "货 . ，"),
+        (230, 580, "全 品名 四 败 重"),
+        (230, 650, "HD-7731 “ 门匀链 钢制 。 226 件"),
+        (200, 760, "签收人: 陈静"),
+    )
+    found = extract_fields(p.layout())
+    assert _rows(found) == [("HD-7731", 226)] and found.table_header is None
+    # A line with a code but no unit after its number, or no words between, stands for no table.
+    for line in ("DN-2026-004674 Page 1 2", "SE-44120 40 st", "C-1005 Nordic Timber AB 12"):
+        assert extract_fields(form((200, 500, "Customer:"), (200, 600, line)).layout()).items == []
+
+
 def test_one_line_shaped_like_an_item_row_is_no_table() -> None:
     """An address line with a code-like postcode and a number is not an item table."""
     p = form(
