@@ -253,24 +253,11 @@ def extract_fields(layout: Layout) -> PageFields:
         hit = _best_hit(hits, name)
         if hit is not None:
             out.values[name] = _value_for(layout, hit, hits, max_lines)
-    if "time" in out.values and not _has_date(out.values["time"].text):
-        # Two time labels, one a slip in a name ("Supplies Lid :" read as "tid:"): the one with a
-        # date beside or under it is the time label.
-        for hit in sorted((h for h in hits if h.field == "time"), key=lambda h: (not h.colon, h.line)):
-            value = _value_for(layout, hit, hits, _MAX_LINES["time"])
-            if _has_date(value.text):
-                out.values["time"] = value
-                break
-    time = out.values.get("time")
-    if time is None and (found := _time_by_its_value(layout, hits)) is not None:
-        out.labels.append(found.label)
-        out.values["time"] = found
-    elif time is not None and time.direction == "right" and not _has_date(time.text):
-        # A speck read as a character right of the label ("签收时间: 机") with the date printed
-        # under it: the date is the value.
-        below = _value_for(layout, time.label, hits, _MAX_LINES["time"], prefer_below=True)
-        if below.direction == "below" and _has_date(below.text):
-            out.values["time"] = below
+    time = _time_value(layout, hits, out.values.get("time"))
+    if time is not None:
+        if time.label not in hits:
+            out.labels.append(time.label)
+        out.values["time"] = time
     if header_line is not None:
         out.table_header = layout.lines[header_line].box
         if not any(name == "qty" for name, *_ in columns):
@@ -289,6 +276,29 @@ def extract_fields(layout: Layout) -> PageFields:
             out.items = _read_headerless(layout, first, hits)
             out.table_rows_seen = len(out.items)
     return out
+
+
+def _time_value(layout: Layout, hits: list[LabelHit], first: ValueRegion | None) -> ValueRegion | None:
+    """The time of receipt's value. The one value a label check can confirm is a date, so where
+    the best time label's value (`first`) holds none, the page is asked again:
+    - of two time labels, one a slip in a name ("Supplies Lid :" read as "Tid:"), the one with a
+      date beside or under it;
+    - with no time label read, a garbled Chinese one known by its date (_time_by_its_value);
+    - a speck read right of the label ("签收时间: 机") with the date printed under it: the date.
+    Without a date anywhere, `first` stands."""
+    if first is not None and _has_date(first.text):
+        return first
+    for hit in sorted((h for h in hits if h.field == "time"), key=lambda h: (not h.colon, h.line)):
+        value = _value_for(layout, hit, hits, _MAX_LINES["time"])
+        if _has_date(value.text):
+            return value
+    if first is None:
+        return _time_by_its_value(layout, hits)
+    if first.direction == "right":
+        below = _value_for(layout, first.label, hits, _MAX_LINES["time"], prefer_below=True)
+        if below.direction == "below" and _has_date(below.text):
+            return below
+    return first
 
 
 def _has_date(text: str) -> bool:
