@@ -90,7 +90,14 @@ def tidy_sku(text: str) -> str:
     text = re.sub(r"(?<=[-/])[~_'`\"”“.,]+|[~_'`\"”“.,]+(?=[-/])", "", text)  # specks beside a dash
     m = re.match(r"[A-Za-z]+", text)
     if m and any(ch.isupper() for ch in m[0]):
-        text = m[0].translate(_SIZE_ONLY) + text[m.end():]
+        # One capital read twice, small and big ("PkK-2040", "SWw-500"), is one capital.
+        prefix = ""
+        for ch in m[0]:
+            if prefix and ch != prefix[-1] and ch.upper() == prefix[-1].upper():
+                prefix = prefix[:-1] + ch.upper()
+            else:
+                prefix += ch
+        text = prefix.translate(_SIZE_ONLY) + text[m.end():]
     # A part of the code that is digits but for one letter shaped like a digit ("SW-S00"): the digit.
     return "".join(
         part.translate(_AS_DIGIT) if len(re.findall(r"\d", part)) >= 2 and re.fullmatch(r"\d*[SOIlBZG]\d*", part) else part

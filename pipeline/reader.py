@@ -315,6 +315,9 @@ def _row_requests(row: ItemRow, cjk: bool) -> list[tuple[str, Box]]:
     return asked
 
 
+_DIGITS = "0123456789"
+
+
 def _unit_read_into(row: ItemRow, again: int, again_unit: str | None) -> bool:
     """Whether the page's quantity is `again` with a unit's letters read as digits after it (228
     for "22 st"): the page read no unit, the second look reads one, and its number is the start
@@ -336,8 +339,10 @@ def _apply_rereads(row: ItemRow, read: dict[str, str]) -> ItemRow:
             row = dataclasses.replace(row, qty=qty, unit=qty_unit or row.unit)
     if "sku" in read:
         text = tidy_sku(read["sku"])
-        # A code read with digits is not traded for one without ("A-1001" for "A-HOor").
-        if _SKU.match(text) and (any(c.isdigit() for c in text) or not any(c.isdigit() for c in row.sku or "")):
+        # A code read with digits or a dash is not traded for one without ("A-1001" for "A-HOor",
+        # "LK-1175" for "LK1175"): a second look that loses what the first read is no better.
+        kept = all(any(c in marks for c in text) or not any(c in marks for c in row.sku or "") for marks in (_DIGITS, "-/"))
+        if _SKU.match(text) and kept:
             row = dataclasses.replace(row, sku=text)
     return row
 
@@ -394,11 +399,13 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
         elif rotate in (90, 180, 270):
             guess = -rotate % 360
     words, own = _read_words(clean, engine)
-    if told is None and not turn and _looks_turned(words, img):
-        # No barcode said which way up, OSD was unsure (a 150 dpi bitonal page), and the reading
-        # is gibberish with no label in it: read the page turned, OSD's guess first, and keep the
-        # turn that reads as a sheet.
-        for t in dict.fromkeys((guess, 180, 90, 270)):
+    if (told or not turn) and _looks_turned(words, img):
+        # The reading is gibberish with no label in it, and nothing sure turned the page: no
+        # barcode said which way up and OSD was unsure (a 150 dpi bitonal page), or the only
+        # barcode said so, and it may be printed on its side (a Code 128 along the margin). Read
+        # the page turned, the way it was scanned first when a barcode turned it, then OSD's
+        # guess, and keep the turn that reads as a sheet.
+        for t in dict.fromkeys(((-turn) % 360, guess, 180, 90, 270)):
             if t == 0:
                 continue
             img_t, angle_t = deskew(img.rotate(t, expand=True), raw.dpi)
@@ -406,8 +413,8 @@ def read_page(raw: RawPage, engine: OcrEngine, date_order: str, now: datetime | 
             words_t, own_t = _read_words(clean_t, engine)
             if _confident_chars(words_t) >= max(60, 3 * _confident_chars(words)) and not _looks_turned(words_t, img_t):
                 barcodes = turned(barcodes, t, img.size)
-                turn, img, angle, clean, words, own = t, img_t, angle_t, clean_t, words_t, own_t
-                log.debug("page %d: read turned %d degrees", raw.number, t)
+                turn, img, angle, clean, words, own = (turn + t) % 360, img_t, angle_t, clean_t, words_t, own_t
+                log.debug("page %d: read turned %d degrees", raw.number, turn)
                 break
     with stage("fields"):
         layout = Layout(words, img.width, img.height)
@@ -449,12 +456,28 @@ def _check_time(
     reading: PageReading, value: ValueRegion | None, date_order: str, now: datetime | None,
     clean: Image.Image, engine: OcrEngine, cjk: bool,
 ) -> FieldResult:
-    """The time of receipt; a printed date the page reading garbled is read again (see _time_again)."""
+    """The time of receipt; a printed date the page reading garbled is read again (see _time_again),
+    and so is a date read without the clock time printed after it ("05/11/2026 14:5")."""
     first = check_time(reading, value, date_order, now)
-    if first.status is not FieldStatus.UNREADABLE or value is None or not value.lines:
+    if value is None or not value.lines:
         return first
-    with stage("ocr_cells"):
-        return _time_again(reading, value, date_order, now, clean, engine, cjk) or first
+    if first.status is FieldStatus.UNREADABLE:
+        with stage("ocr_cells"):
+            return _time_again(reading, value, date_order, now, clean, engine, cjk) or first
+    if first.status is FieldStatus.OK and _clock_lost(value.first_line, date_order):
+        with stage("ocr_cells"):
+            again = _time_again(reading, value, date_order, now, clean, engine, cjk)
+        if again is not None and "T" in again.value and again.value.startswith(first.value):
+            return again
+    return first
+
+
+def _clock_lost(line: str, date_order: str) -> bool:
+    """A date read without a clock time, with digits after it that were one ("14:5", "1 4:05")."""
+    parsed = find_datetime(line, date_order)
+    if parsed is None or parsed.has_time or parsed.text not in line:
+        return False
+    return sum(c.isdigit() for c in line[line.index(parsed.text) + len(parsed.text):]) >= 2
 
 
 # How far a second look may differ from the first reading's digits: a digit or two misread, or the

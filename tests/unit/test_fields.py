@@ -218,6 +218,8 @@ def test_item_codes_are_tidied_as_printed() -> None:
     # One letter shaped like a digit among two or more digits is the digit; letters elsewhere stay.
     assert tidy_sku("SW-S00") == "SW-500" and tidy_sku("SE-4412O") == "SE-44120"
     assert tidy_sku("PT-5L") == "PT-5L" and tidy_sku("PT-SL") == "PT-SL" and tidy_sku("B-2") == "B-2"
+    # One capital read twice, small and big, is one capital; a letter printed twice stays two.
+    assert tidy_sku("PkK-2040") == "PK-2040" and tidy_sku("SWw-500") == "SW-500" and tidy_sku("SSW-500") == "SSW-500"
 
 
 def test_a_misread_chinese_heading_of_two_characters_still_heads_its_column() -> None:

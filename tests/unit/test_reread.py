@@ -163,6 +163,9 @@ def test_an_unsure_code_is_not_traded_for_a_second_look_without_its_digits() -> 
     ]
     out = _reread_rows(rows, PAGE, CellEngine("“A-HOor", "PT-5L"), unit=40.0)
     assert [r.sku for r in out] == ["A-1001", "PT-5L"]
+    # Nor its dash: "LK-1175" read again "LK1175" stays as the page read it.
+    row = ItemRow("LK-1175", "Lister", 40, None, 40.0, None, Box(10, 100, 120, 140), sku_sure=False)
+    assert _reread_rows([row], PAGE, CellEngine("LK1175"), unit=40.0)[0].sku == "LK-1175"
 
 
 def test_a_thin_one_before_a_unit_is_the_quantity_only_when_both_looks_find_no_digit() -> None:
@@ -210,3 +213,17 @@ def test_a_second_look_that_reads_another_date_or_clock_time_is_not_taken() -> N
     assert mended is not None and mended.value == "2026-10-29T07:55"
     scrawl = _time_value("l4 ok")  # handwriting read as a letter or two: nothing printed to read again
     assert _time_again(_reading(), scrawl, "DMY", NOW, PAGE, CellEngine("14/10/2026 10:00"), cjk=False) is None
+
+
+def test_a_date_read_without_the_clock_time_printed_after_it_is_read_again() -> None:
+    """ "05/10/2026 14:05" read "Q5/10/2026 14:5": the date parses, the clock time does not. The
+    line is read again, and a reading with the same date and a clock time is taken; a date read
+    alone, with nothing after it, is not read again."""
+    from pipeline.reader import _check_time
+
+    engine = CellEngine("05/10/2026 14:05")
+    got = _check_time(_reading(), _time_value("Q5/10/2026 14:5"), "DMY", NOW, PAGE, engine, cjk=False)
+    assert (got.status, got.value) == (FieldStatus.OK, "2026-10-05T14:05")
+    alone = CellEngine("05/10/2026 14:05")
+    got = _check_time(_reading(), _time_value("05/10/2026"), "DMY", NOW, PAGE, alone, cjk=False)
+    assert got.value == "2026-10-05" and alone.asked == []
