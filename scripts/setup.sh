@@ -11,6 +11,7 @@ APT_PACKAGES=(
   ghostscript         # ocrmypdf needs it: the throughput benchmark's alternative (make bench)
   zbar-tools          # zbarimg: the benchmark alternative's barcode reader
   fonts-dejavu-core fonts-liberation2 fonts-noto-cjk   # fonts the sample generator renders with
+  fonts-dejavu-extra fonts-droid-fallback fonts-noto-mono   # fonts tests/e2e/test_reading_e2e.py draws its own forms with
   python3 python3-venv python3-dev
   chromium            # headless browser for the html report's test (tests/e2e/test_report_e2e.py)
   redis-server        # the broker the celery executor's end-to-end tests start (tests/e2e/test_celery.py)
