@@ -453,7 +453,7 @@ def _shaped_row(words: list[Word], line: Line, unit: float) -> ItemRow | None:
         # Two words are a number and its unit ("12 st"), never two numbers ("x 40 27").
         if not cand or (len(cand) == 2 and any(c.isdigit() for c in cand[1].text)):
             continue
-        q, u = parse_qty(re.sub(r"^[^\w]+(?=\d)", "", " ".join(w.text for w in cand)))  # a speck before it
+        q, u = _qty_of(cand)
         if q is not None:
             qty, qunit, qty_words = q, u, cand
             break
@@ -469,6 +469,11 @@ def _shaped_row(words: list[Word], line: Line, unit: float) -> ItemRow | None:
     sku_box = Box(b.left - 0.4 * unit, b.top - 0.4 * unit, b.right + 0.6 * unit, b.bottom + 0.4 * unit)
     sure = words[sku_at].conf >= 75 and bool(_SKU_SHAPE.match(words[sku_at].text))
     return ItemRow(sku, _join(desc_words) or None, qty, qunit, conf, qty_box, sku_box, sure, _sure(qty_words))
+
+
+def _qty_of(words: list[Word]) -> tuple[int | None, str | None]:
+    """A quantity read from words outside a known quantity column, a speck before it dropped."""
+    return parse_qty(re.sub(r"^[^\w]+(?=\d)", "", " ".join(w.text for w in words)))
 
 
 def _first_shaped_rows(layout: Layout, hits: list[LabelHit]) -> int | None:
@@ -505,7 +510,7 @@ def _unmistakable_row(line: Line) -> bool:
     words = _clean(line.words)
     if len(words) < 4 or not re.fullmatch(r"[A-Za-z]+[-/][A-Za-z0-9\-/]*\d[A-Za-z0-9\-/]*", tidy_sku(words[0].text)):
         return False
-    qty, unit = parse_qty(re.sub(r"^[^\w]+(?=\d)", "", " ".join(w.text for w in words[-2:])))
+    qty, unit = _qty_of(words[-2:])
     return qty is not None and unit is not None and unit.isalpha() and sum(_weight(w.text) for w in words[1:-2]) >= 2
 
 

@@ -315,7 +315,9 @@ def _row_requests(row: ItemRow, cjk: bool) -> list[tuple[str, Box]]:
     return asked
 
 
-_DIGITS = "0123456789"
+def _keeps_what_was_read(first: str, again: str) -> bool:
+    """Whether a second look at a code keeps its digits and its dash where the page read them."""
+    return not any(any(map(kind, first)) and not any(map(kind, again)) for kind in (str.isdigit, "-/".__contains__))
 
 
 def _unit_read_into(row: ItemRow, again: int, again_unit: str | None) -> bool:
@@ -341,8 +343,7 @@ def _apply_rereads(row: ItemRow, read: dict[str, str]) -> ItemRow:
         text = tidy_sku(read["sku"])
         # A code read with digits or a dash is not traded for one without ("A-1001" for "A-HOor",
         # "LK-1175" for "LK1175"): a second look that loses what the first read is no better.
-        kept = all(any(c in marks for c in text) or not any(c in marks for c in row.sku or "") for marks in (_DIGITS, "-/"))
-        if _SKU.match(text) and kept:
+        if _SKU.match(text) and _keeps_what_was_read(row.sku or "", text):
             row = dataclasses.replace(row, sku=text)
     return row
 
